@@ -1,0 +1,2 @@
+DROP TABLE volunteer_personal_data;
+DROP TABLE users;

@@ -1,0 +1,2 @@
+DROP TABLE multipart_uploads;
+DROP TABLE blobs;

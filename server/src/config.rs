@@ -1,0 +1,576 @@
+//! The server's whole configuration: one typed struct read from an optional TOML
+//! file and `MB_*` environment variables (the environment wins), checked once at
+//! start. It is passed down explicitly; there is no global. Secrets never reach
+//! logs: their `Debug` is redacted and `summary()` prints only where things are.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Which object store holds evidence files and other blobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreKind {
+    /// Files under `blob_dir` (default `<data_dir>/blobs`): the embedded mode.
+    Filesystem,
+    /// Any S3-compatible store (`s3_*` settings).
+    S3,
+}
+
+/// How logs are written to standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors (default).
+    Json,
+    /// Human-readable lines, for a terminal.
+    Pretty,
+}
+
+/// A string that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is handed to a client library.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Every setting, with its default. Field names are the TOML keys; the
+/// environment variable is `MB_` + the name in capitals (`MB_DATABASE_URL`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for everything local: the SQLite database, blobs and mail
+    /// outbox unless those are set elsewhere. Default `./data`.
+    pub data_dir: PathBuf,
+    /// `sqlite://<path>` (or `sqlite:<path>`) or `postgres://user:pass@host/db`.
+    /// Default: `sqlite://<data_dir>/mystery-buyer.sqlite3`.
+    pub database_url: Option<Secret>,
+    /// Connections per pool. Default 8.
+    pub database_pool_size: u32,
+    /// Address the HTTP server binds. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// The origin users reach the server at (scheme, host, port), used in
+    /// links sent by mail and as the WebAuthn origin. Default `http://localhost:8080`.
+    pub public_origin: String,
+    /// HTTP worker threads; 0 means one per core. Default 0.
+    pub http_workers: usize,
+
+    /// `filesystem` (default) or `s3`.
+    pub blob_store: BlobStoreKind,
+    /// Folder of the filesystem blob store. Default `<data_dir>/blobs`.
+    pub blob_dir: Option<PathBuf>,
+    /// S3 endpoint URL, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:3900`.
+    pub s3_endpoint: Option<String>,
+    /// S3 region. Default `us-east-1`.
+    pub s3_region: String,
+    /// Bucket name (required with `blob_store = "s3"`).
+    pub s3_bucket: Option<String>,
+    /// Access key id (required with `blob_store = "s3"`).
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key (required with `blob_store = "s3"`).
+    pub s3_secret_access_key: Option<Secret>,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual hosts.
+    /// Default true, which self-hosted stores (Garage, MinIO) need.
+    pub s3_path_style: bool,
+    /// Prefix put before every object key, so several installations (or test
+    /// runs) can share one bucket. Default empty.
+    pub s3_key_prefix: String,
+    /// Multipart uploads left incomplete for this many days are removed by the
+    /// bucket's lifecycle rule (set at start when the store allows it). Default 2.
+    pub s3_abort_incomplete_days: u32,
+
+    /// `smtp://host:port` (plain, or `?tls=required` for STARTTLS) or
+    /// `smtps://user:pass@host:port` (implicit TLS). When unset, mail is
+    /// written as `.eml` files to `outbox_dir`.
+    pub smtp_url: Option<Secret>,
+    /// Folder for `.eml` files when no SMTP server is set. Default `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    /// Sender of every mail. Default `Mystery Buyer <noreply@localhost>`.
+    pub mail_from: String,
+
+    /// Largest JSON request body in bytes. Default 262144 (256 KiB).
+    pub max_json_body_bytes: usize,
+    /// Largest request body of any other kind in bytes. Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// Seconds a client may take to send its request head. Default 10.
+    pub client_request_timeout_secs: u64,
+
+    /// Jobs one instance runs at once. 0 disables the worker on this
+    /// instance (it still serves HTTP). Default 4.
+    pub jobs_concurrency: usize,
+    /// Seconds a claimed job stays leased to its worker before another
+    /// instance may take it over; a running job renews it. Default 60.
+    pub jobs_lease_secs: u64,
+    /// Attempts before a failing job is dead-lettered. Default 8.
+    pub jobs_max_attempts: u32,
+    /// First retry delay in milliseconds; it doubles per attempt (capped at
+    /// one hour). Default 5000.
+    pub jobs_retry_base_ms: u64,
+    /// How often an idle worker looks for new jobs, in milliseconds. Default 500.
+    pub jobs_poll_ms: u64,
+
+    /// Seconds SIGTERM waits for requests and jobs in flight before it
+    /// releases what is left and exits. Default 20.
+    pub shutdown_grace_secs: u64,
+    /// `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+    /// `tracing` filter, e.g. `info` or `mystery_buyer_server=debug`. Default `info`.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_pool_size: 8,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_origin: "http://localhost:8080".into(),
+            http_workers: 0,
+            blob_store: BlobStoreKind::Filesystem,
+            blob_dir: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_path_style: true,
+            s3_key_prefix: String::new(),
+            s3_abort_incomplete_days: 2,
+            smtp_url: None,
+            outbox_dir: None,
+            mail_from: "Mystery Buyer <noreply@localhost>".into(),
+            max_json_body_bytes: 256 * 1024,
+            max_body_bytes: 1024 * 1024,
+            client_request_timeout_secs: 10,
+            jobs_concurrency: 4,
+            jobs_lease_secs: 60,
+            jobs_max_attempts: 8,
+            jobs_retry_base_ms: 5_000,
+            jobs_poll_ms: 500,
+            shutdown_grace_secs: 20,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// A configuration the server cannot start with. Displays as one line that
+/// names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the database lives, parsed from `database_url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// Path of the SQLite file.
+    Sqlite(PathBuf),
+    /// A libpq connection URL.
+    Postgres(Secret),
+}
+
+impl Config {
+    /// Reads the TOML file (if given) and the `MB_*` environment, then checks
+    /// the result.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file, Env::prefixed("MB_")))
+    }
+
+    /// As [`Config::load`], with the environment given as pairs (for tests
+    /// and tools). Values are parsed exactly as real variables are.
+    pub fn load_from(
+        file: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Result<Self, ConfigError> {
+        let mut dict = figment::value::Dict::new();
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("MB_").map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if Self::is_field(&name) {
+                let Ok(parsed) = value.parse::<figment::value::Value>();
+                dict.insert(name, parsed);
+            }
+        }
+        Self::from_figment(Self::base(file).merge(Serialized::defaults(dict)))
+    }
+
+    fn figment(file: Option<&std::path::Path>, env: Env) -> Figment {
+        // Only our own keys: the environment of a process carries unrelated
+        // MB_* variables (test rigs set MB_TEST_*), which must not be errors.
+        Self::base(file).merge(env.filter(|key| Self::is_field(key.as_str())))
+    }
+
+    fn base(file: Option<&std::path::Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment
+    }
+
+    fn is_field(name: &str) -> bool {
+        FIELDS.contains(&name)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|error| {
+            let setting = error
+                .path
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "config".into());
+            ConfigError::new(&setting, error.kind.to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.database_target()?;
+        if self.database_pool_size == 0 || self.database_pool_size > 1000 {
+            return Err(ConfigError::new(
+                "database_pool_size",
+                "must be between 1 and 1000",
+            ));
+        }
+        let origin = url_origin(&self.public_origin).ok_or_else(|| {
+            ConfigError::new(
+                "public_origin",
+                "must be an http(s) origin such as https://buyer.example.org",
+            )
+        })?;
+        if origin != self.public_origin.trim_end_matches('/') {
+            return Err(ConfigError::new(
+                "public_origin",
+                format!("must be an origin without a path, e.g. {origin}"),
+            ));
+        }
+        if self.blob_store == BlobStoreKind::S3 {
+            let endpoint = self.s3_endpoint.as_deref().unwrap_or_default();
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    "s3_endpoint",
+                    "is required with blob_store = \"s3\" and must start with http:// or https://",
+                ));
+            }
+            for (name, value) in [
+                ("s3_bucket", self.s3_bucket.as_deref()),
+                ("s3_access_key_id", self.s3_access_key_id.as_deref()),
+                (
+                    "s3_secret_access_key",
+                    self.s3_secret_access_key.as_ref().map(Secret::expose),
+                ),
+            ] {
+                if value.is_none_or(str::is_empty) {
+                    return Err(ConfigError::new(
+                        name,
+                        "is required with blob_store = \"s3\"",
+                    ));
+                }
+            }
+            if self.s3_region.is_empty() {
+                return Err(ConfigError::new("s3_region", "must not be empty"));
+            }
+        }
+        if let Some(url) = &self.smtp_url {
+            let url = url.expose();
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError::new(
+                    "smtp_url",
+                    "must start with smtp:// or smtps://",
+                ));
+            }
+            lettre::SmtpTransport::from_url(url)
+                .map_err(|e| ConfigError::new("smtp_url", e.to_string()))?;
+        }
+        self.mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| ConfigError::new("mail_from", format!("not a mail address: {e}")))?;
+        for (name, value, min) in [
+            ("max_json_body_bytes", self.max_json_body_bytes, 1024),
+            ("max_body_bytes", self.max_body_bytes, 1024),
+        ] {
+            if value < min {
+                return Err(ConfigError::new(name, format!("must be at least {min}")));
+            }
+        }
+        if self.jobs_lease_secs == 0 {
+            return Err(ConfigError::new("jobs_lease_secs", "must be at least 1"));
+        }
+        if self.jobs_max_attempts == 0 {
+            return Err(ConfigError::new("jobs_max_attempts", "must be at least 1"));
+        }
+        if self.jobs_poll_ms == 0 {
+            return Err(ConfigError::new("jobs_poll_ms", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The database named by `database_url`, or the default SQLite file.
+    pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
+        let Some(url) = &self.database_url else {
+            return Ok(DatabaseTarget::Sqlite(
+                self.data_dir.join("mystery-buyer.sqlite3"),
+            ));
+        };
+        let url = url.expose();
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(ConfigError::new(
+                    "database_url",
+                    "sqlite URL needs a file path",
+                ));
+            }
+            return Ok(DatabaseTarget::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseTarget::Postgres(Secret::new(url)));
+        }
+        Err(ConfigError::new(
+            "database_url",
+            "must start with sqlite:// or postgres://",
+        ))
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.blob_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// One line per subsystem saying where it is, with no secret in it.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let database = match self.database_target() {
+            Ok(DatabaseTarget::Sqlite(path)) => format!("sqlite {}", path.display()),
+            Ok(DatabaseTarget::Postgres(url)) => format!("postgres {}", redact_url(url.expose())),
+            Err(_) => "invalid".into(),
+        };
+        let blobs = match self.blob_store {
+            BlobStoreKind::Filesystem => format!("filesystem {}", self.blob_dir().display()),
+            BlobStoreKind::S3 => format!(
+                "s3 {} bucket {} prefix {:?}",
+                self.s3_endpoint.as_deref().unwrap_or_default(),
+                self.s3_bucket.as_deref().unwrap_or_default(),
+                self.s3_key_prefix
+            ),
+        };
+        let mail = match &self.smtp_url {
+            Some(url) => format!("smtp {}", redact_url(url.expose())),
+            None => format!("outbox folder {}", self.outbox_dir().display()),
+        };
+        vec![
+            ("listen", self.listen.to_string()),
+            ("public_origin", self.public_origin.clone()),
+            ("database", database),
+            ("blob_store", blobs),
+            ("mail", mail),
+        ]
+    }
+}
+
+/// The configuration keys, as TOML names (checked against the struct by a test).
+const FIELDS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "database_pool_size",
+    "listen",
+    "public_origin",
+    "http_workers",
+    "blob_store",
+    "blob_dir",
+    "s3_endpoint",
+    "s3_region",
+    "s3_bucket",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_path_style",
+    "s3_key_prefix",
+    "s3_abort_incomplete_days",
+    "smtp_url",
+    "outbox_dir",
+    "mail_from",
+    "max_json_body_bytes",
+    "max_body_bytes",
+    "client_request_timeout_secs",
+    "jobs_concurrency",
+    "jobs_lease_secs",
+    "jobs_max_attempts",
+    "jobs_retry_base_ms",
+    "jobs_poll_ms",
+    "shutdown_grace_secs",
+    "log_format",
+    "log_level",
+];
+
+/// `scheme://host[:port]` of an http(s) URL, or `None`.
+fn url_origin(value: &str) -> Option<String> {
+    let value = value.trim_end_matches('/');
+    let (scheme, rest) = value.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// The URL with any password replaced, for logs.
+fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_list_names_every_field() {
+        let value = serde_json::to_value(Config::default()).expect("serialise");
+        let mut keys: Vec<_> = value.as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        let mut fields: Vec<_> = FIELDS.iter().map(|s| s.to_string()).collect();
+        fields.sort();
+        assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let config = Config::load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database_target().expect("db"),
+            DatabaseTarget::Sqlite(PathBuf::from("./data/mystery-buyer.sqlite3"))
+        );
+        assert_eq!(config.blob_store, BlobStoreKind::Filesystem);
+        assert_eq!(config.outbox_dir(), PathBuf::from("./data/outbox"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("mb.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n",
+        )
+        .expect("write");
+        let config =
+            Config::load_from(Some(&file), &[("MB_LISTEN", "127.0.0.1:9001")]).expect("valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(config.log_level, "debug");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let error =
+            Config::load_from(None, &[("MB_LISTEN", "not an address")]).expect_err("invalid");
+        assert_eq!(error.setting, "listen");
+        let line = error.to_string();
+        assert!(line.starts_with("invalid configuration: listen:"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
+    fn s3_without_a_bucket_is_refused() {
+        let error = Config::load_from(
+            None,
+            &[
+                ("MB_BLOB_STORE", "s3"),
+                ("MB_S3_ENDPOINT", "http://127.0.0.1:3900"),
+            ],
+        )
+        .expect_err("invalid");
+        assert_eq!(error.setting, "s3_bucket");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_but_foreign_env_vars_are_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("mb.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").expect("write");
+        let error = Config::load_from(Some(&file), &[]).expect_err("typo");
+        assert!(error.to_string().contains("lisen"), "{error}");
+        Config::load_from(None, &[("MB_TEST_PG_URL", "x")]).expect("ignored");
+    }
+
+    #[test]
+    fn other_invalid_values_are_named() {
+        for (key, value, setting) in [
+            ("MB_DATABASE_URL", "mysql://x", "database_url"),
+            ("MB_PUBLIC_ORIGIN", "ftp://x", "public_origin"),
+            ("MB_PUBLIC_ORIGIN", "https://x.org/app", "public_origin"),
+            ("MB_SMTP_URL", "http://mail", "smtp_url"),
+            ("MB_MAIL_FROM", "nobody", "mail_from"),
+            ("MB_BLOB_STORE", "ftp", "blob_store"),
+            ("MB_JOBS_LEASE_SECS", "0", "jobs_lease_secs"),
+            ("MB_LOG_LEVEL", "[[[", "log_level"),
+        ] {
+            let error = Config::load_from(None, &[(key, value)]).expect_err(key);
+            assert_eq!(error.setting, setting, "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config::load_from(None, &[("MB_DATABASE_URL", "postgres://mb:hunter2@db/mb")])
+            .expect("valid");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let summary = format!("{:?}", config.summary());
+        assert!(!summary.contains("hunter2"), "{summary}");
+        assert!(summary.contains("postgres://mb:***@db/mb"), "{summary}");
+    }
+}

@@ -1,0 +1,153 @@
+//! The one error type the HTTP layer answers with: RFC 9457
+//! `application/problem+json` carrying a stable machine-readable `code`.
+//! Client mistakes are 4xx with a message a person can act on; 5xx is kept for
+//! our own failures and never reveals internals (they go to the log instead).
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{db::DbError, storage::StorageError};
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// `urn:mystery-buyer:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short summary of the kind of problem; the same for every instance of a code.
+    pub title: String,
+    /// The HTTP status code, repeated for convenience.
+    pub status: u16,
+    /// What is wrong with this request, in words a person can act on.
+    pub detail: String,
+    /// Stable machine-readable code; clients switch on this, never on text.
+    pub code: String,
+}
+
+/// Every error a handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Well-formed JSON that does not fit the endpoint's schema.
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// Something of ours failed; the detail is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable code clients see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidBody(_) => "invalid_body",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "The request body is not valid JSON for this endpoint",
+            ApiError::InvalidRequest(_) => "The request is invalid",
+            ApiError::InvalidBody(_) => "The request body does not fit this endpoint",
+            ApiError::UnsupportedMediaType(_) => "Unsupported content type",
+            ApiError::PayloadTooLarge(_) => "The request body is too large",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed(_) => "Method not allowed",
+            ApiError::NotReady(_) => "Service not ready",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let detail = match self {
+            // Never send our internals to a client.
+            ApiError::Internal(_) => {
+                "The server failed to handle this request; it has been logged.".into()
+            }
+            other => other.to_string(),
+        };
+        problem(self.status_code(), self.code(), self.title(), detail)
+    }
+}
+
+/// Builds a problem document.
+pub fn problem(status: StatusCode, code: &str, title: &str, detail: String) -> Problem {
+    Problem {
+        type_uri: format!("urn:mystery-buyer:problem:{code}"),
+        title: title.into(),
+        status: status.as_u16(),
+        detail,
+        code: code.into(),
+    }
+}
+
+/// The HTTP answer for a problem.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(problem)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(error = %detail, "request failed");
+        }
+        problem_response(&self.problem())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}

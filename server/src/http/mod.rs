@@ -1,0 +1,175 @@
+//! The HTTP surface: the one route table, the request-body rules, and the
+//! mapping of every failure to a problem document. Handlers live in one
+//! module per area and stay thin: extract, validate, call one domain
+//! function, map the result to a response type.
+
+use std::sync::Arc;
+
+use actix_web::{
+    App, HttpRequest, HttpResponse,
+    body::MessageBody,
+    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    error::{JsonPayloadError, PathError, QueryPayloadError},
+    http::{StatusCode, header},
+    middleware::{ErrorHandlerResponse, ErrorHandlers},
+    web,
+};
+
+use crate::{
+    clock::SharedClock,
+    config::Config,
+    db::Database,
+    error::{ApiError, PROBLEM_JSON, problem, problem_response},
+    storage::BlobStore,
+    telemetry::Metrics,
+};
+
+pub mod docs;
+pub mod ops;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Database,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The application: middleware, body rules, routes. `extra` may add routes
+/// (tests mount probes through it); the server passes a no-op.
+pub fn app(
+    state: AppState,
+    extra: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json_limit = state.config.max_json_body_bytes;
+    let body_limit = state.config.max_body_bytes;
+    let metrics = Arc::clone(&state.metrics);
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(json_config(json_limit))
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .configure(routes)
+        .configure(extra)
+        .default_service(web::to(not_found))
+        // Outermost last: metrics see the final status, after error mapping.
+        .wrap(ErrorHandlers::new().default_handler(as_problem))
+        .wrap(actix_web::middleware::from_fn(move |req, next| {
+            crate::telemetry::observe(Arc::clone(&metrics), req, next)
+        }))
+}
+
+/// The route table: every path the server answers.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
+        .service(web::resource("/api/openapi.json").route(web::get().to(docs::openapi_json)))
+        .service(docs::swagger_ui());
+}
+
+/// JSON bodies: size limit, content type, and errors as problems.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |error, _req| json_error(error, limit).into())
+}
+
+fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
+    match error {
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+            "this endpoint takes Content-Type: application/json".into(),
+        ),
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge(format!("JSON bodies are limited to {limit} bytes"))
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::InvalidBody(format!(
+            "the JSON does not match what this endpoint takes: {e}"
+        )),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::MalformedJson(format!("the body is not valid JSON: {e}"))
+        }
+        JsonPayloadError::Serialize(e) => ApiError::Internal(e.to_string()),
+        other => ApiError::InvalidRequest(format!("the body could not be read: {other}")),
+    }
+}
+
+fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::InvalidRequest(format!("invalid query string: {error}")).into()
+}
+
+fn path_error(error: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::InvalidRequest(format!("invalid path parameter: {error}")).into()
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "{} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Turns any error answer that is not already a problem document (actix's
+/// own 405, 413, 408 ...) into one, so clients see one error format.
+fn as_problem<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, title) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "Unsupported content type")
+        }
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to arrive"),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "The URI is too long"),
+        s if s.is_client_error() => ("invalid_request", "The request is invalid"),
+        _ => ("internal", "Internal server error"),
+    };
+    let detail = match (status.is_client_error(), res.response().error()) {
+        (true, Some(error)) => error.to_string(),
+        (true, None) => match status {
+            StatusCode::METHOD_NOT_ALLOWED => format!(
+                "{} is not allowed on {}",
+                res.request().method(),
+                res.request().path()
+            ),
+            _ => title.to_string(),
+        },
+        (false, _) => "The server failed to handle this request; it has been logged.".into(),
+    };
+    let mut response = problem_response(&problem(status, code, title, detail));
+    // Keep headers that matter to the client (e.g. `Allow` on a 405).
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        response.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+/// `200 OK` with a JSON body.
+pub fn ok_json(body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}

@@ -1,0 +1,36 @@
+//! `mystery-buyer`: parse the command line, load the configuration, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mystery_buyer_server::{
+    cli::{Cli, Command},
+    config::Config,
+    telemetry,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(mystery_buyer_server::cli::dispatch(
+        cli.command.unwrap_or(Command::Serve),
+        config,
+    ))
+}

@@ -1,0 +1,15 @@
+//! End-to-end stories. One test binary; each module is one area. Stories
+//! that need PostgreSQL, Garage, moto or the SMTP server are compiled with the
+//! `services` feature (on in `cargo xtask test`).
+
+mod e2e {
+    pub mod blob_store;
+    pub mod errors;
+    pub mod jobs;
+    pub mod mail;
+    pub mod migrations;
+    pub mod operations;
+    pub mod process;
+    #[cfg(feature = "services")]
+    pub mod two_instances;
+}

@@ -1,0 +1,129 @@
+//! Mail goes through the outbox table and a job: as `.eml` files by default,
+//! over SMTP when configured, and nothing queued is lost to a restart.
+
+use std::time::Duration;
+
+use mystery_buyer_server::mail::{self, MailError, OutgoingMail};
+use mystery_buyer_tests::{Backend, TestEnv, TestServer, eventually};
+
+async fn queue(server_env: &TestEnv, subject: &str) -> String {
+    let services = server_env.services().await;
+    let now = services.clock.now();
+    let mail = OutgoingMail {
+        to: "Volunteer Example <volunteer@example.org>".into(),
+        subject: subject.into(),
+        body: "Your buying task is ready.\nOpen the app to accept it.\n".into(),
+    };
+    services
+        .db
+        .write(move |conn| mail::queue(conn, now, &mail))
+        .await
+        .expect("queued")
+}
+
+#[tokio::test]
+async fn without_smtp_mail_is_written_to_the_outbox_folder() {
+    let env = TestEnv::new(Backend::SqliteFs);
+    let server: TestServer = env.start().await;
+    let id = queue(&env, "Folder delivery").await;
+    let file = env.config.outbox_dir().join(format!("{id}.eml"));
+    let text = eventually(Duration::from_secs(20), "the .eml file", || {
+        let file = file.clone();
+        async move { std::fs::read_to_string(file).ok() }
+    })
+    .await
+    .expect("written");
+    assert!(text.contains("Subject: Folder delivery"), "{text}");
+    assert!(
+        text.contains("To: \"Volunteer Example\" <volunteer@example.org>")
+            || text.contains("To: Volunteer Example <volunteer@example.org>"),
+        "{text}"
+    );
+    assert!(text.contains("Open the app to accept it."), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_recipient_is_refused_before_anything_is_written() {
+    let env = TestEnv::new(Backend::SqliteFs);
+    let services = env.services().await;
+    let now = services.clock.now();
+    let result = services
+        .db
+        .write(move |conn| {
+            mail::queue(
+                conn,
+                now,
+                &OutgoingMail {
+                    to: "not an address".into(),
+                    subject: "x".into(),
+                    body: "y".into(),
+                },
+            )
+        })
+        .await;
+    assert!(
+        matches!(result, Err(MailError::BadAddress(_))),
+        "{result:?}"
+    );
+    let depth = mystery_buyer_server::jobs::queue_depth(&services.db)
+        .await
+        .expect("count");
+    assert!(depth.is_empty(), "{depth:?}");
+}
+
+#[cfg(feature = "services")]
+mod smtp {
+    use super::*;
+    use mystery_buyer_tests::{on_each_backend, service_var, unique, wait_for_mail};
+
+    on_each_backend! {
+        async fn a_queued_mail_arrives_at_the_smtp_server_as_written(backend: Backend) {
+            let smtp = service_var("MB_TEST_SMTP_URL");
+            let env = TestEnv::with(backend, &[("MB_SMTP_URL", &smtp), ("MB_MAIL_FROM", "Mystery Buyer <program@regulator.example>")]);
+            let server = env.start().await;
+            let subject = unique("Your task ");
+            queue(&env, &subject).await;
+            let mail = wait_for_mail(&subject, Duration::from_secs(30)).await.expect("arrives");
+            assert_eq!(mail.header("From").as_deref(), Some("\"Mystery Buyer\" <program@regulator.example>"));
+            let to = mail.header("To").unwrap_or_default();
+            assert!(to.contains("<volunteer@example.org>"), "{to}");
+            assert!(mail.body().contains("Open the app to accept it."), "{}", mail.raw);
+            assert!(mail.header("Message-ID").unwrap_or_default().ends_with("@regulator.example>"));
+            server.stop().await;
+        }
+    }
+
+    on_each_backend! {
+        async fn a_mail_queued_before_a_restart_is_sent_after_it(backend: Backend) {
+            // First instance: the SMTP server is unreachable, so sending fails.
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let dead_smtp = format!("smtp://{}", closed.local_addr().expect("addr"));
+            drop(closed);
+            let env = TestEnv::with(backend, &[("MB_SMTP_URL", &dead_smtp), ("MB_JOBS_RETRY_BASE_MS", "200")]);
+            let first = env.start().await;
+            let subject = unique("Queued before restart ");
+            queue(&env, &subject).await;
+            let db = env.database().await;
+            eventually(Duration::from_secs(20), "a failed attempt", || {
+                let db = db.clone();
+                async move {
+                    let counts = mystery_buyer_server::jobs::queue_depth(&db).await.ok()?;
+                    counts.iter().any(|(s, n)| s == "queued" && *n == 1).then_some(())
+                }
+            })
+            .await
+            .expect("attempted");
+            first.stop().await;
+
+            // Restart with the real SMTP server: the message goes out.
+            let mut config = env.config.clone();
+            config.smtp_url = Some(mystery_buyer_server::config::Secret::new(service_var("MB_TEST_SMTP_URL")));
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let second = mystery_buyer_server::run(config, listener).await.expect("restart");
+            let mail = wait_for_mail(&subject, Duration::from_secs(30)).await.expect("sent after restart");
+            assert!(mail.body().contains("Your buying task is ready."));
+            second.stop().await;
+        }
+    }
+}
