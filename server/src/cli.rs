@@ -104,7 +104,7 @@ async fn migrate(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let applied = db
-        .read(|conn| crate::db::migrations::applied(conn))
+        .read(crate::db::migrations::applied)
         .await
         .map_err(|e| e.to_string())?;
     println!(

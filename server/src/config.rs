@@ -229,7 +229,11 @@ impl Config {
     fn figment(file: Option<&std::path::Path>, env: Env) -> Figment {
         // Only our own keys: the environment of a process carries unrelated
         // MB_* variables (test rigs set MB_TEST_*), which must not be errors.
-        Self::base(file).merge(env.filter(|key| Self::is_field(key.as_str())))
+        // Keys arrive as written (`LISTEN`); fields are lower case.
+        Self::base(file).merge(
+            env.filter(|key| Self::is_field(&key.as_str().to_ascii_lowercase()))
+                .lowercase(true),
+        )
     }
 
     fn base(file: Option<&std::path::Path>) -> Figment {

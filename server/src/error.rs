@@ -49,7 +49,7 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
-    #[error("not ready: {0}")]
+    #[error("{0}")]
     NotReady(String),
     /// Something of ours failed; the detail is logged, not sent.
     #[error("internal error: {0}")]

@@ -29,8 +29,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(mystery_buyer_server::cli::dispatch(
+    let code = runtime.block_on(mystery_buyer_server::cli::dispatch(
         cli.command.unwrap_or(Command::Serve),
         config,
-    ))
+    ));
+    // A blocking call still in flight (an SMTP exchange whose job was
+    // already given back to the queue) must not hold the exit: its work is
+    // redone by the next owner of the job.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

@@ -181,16 +181,16 @@ pub fn count_by_state(conn: &mut Conn) -> QueryResult<Vec<(String, i64)>> {
         .load(c))
 }
 
-fn owned<'a>(
-    id: &'a str,
-    owner: &'a str,
-) -> diesel::dsl::Filter<
+/// The running job `id` while `owner` still holds its lease.
+type Owned<'a> = diesel::dsl::Filter<
     diesel::dsl::Filter<
         diesel::dsl::Filter<jobs::table, diesel::dsl::Eq<jobs::id, &'a str>>,
         diesel::dsl::Eq<jobs::state, &'static str>,
     >,
     diesel::dsl::Eq<jobs::lease_owner, &'a str>,
-> {
+>;
+
+fn owned<'a>(id: &'a str, owner: &'a str) -> Owned<'a> {
     jobs::table
         .filter(jobs::id.eq(id))
         .filter(jobs::state.eq(RUNNING))

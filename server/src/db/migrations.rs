@@ -57,17 +57,44 @@ pub fn revert_all(conn: &mut Conn) -> Result<Vec<String>, DbError> {
 
 /// Names of the migrations applied so far, oldest first.
 pub fn applied(conn: &mut Conn) -> Result<Vec<String>, DbError> {
-    let applied = match conn {
-        Conn::Sqlite(c) => c.applied_migrations(),
-        Conn::Pg(c) => c.applied_migrations(),
+    let (versions, known) = match conn {
+        Conn::Sqlite(c) => (
+            c.applied_migrations().map_err(err)?,
+            embedded_names::<diesel::sqlite::Sqlite>(&SQLITE)?,
+        ),
+        Conn::Pg(c) => (
+            c.applied_migrations().map_err(err)?,
+            embedded_names::<diesel::pg::Pg>(&POSTGRES)?,
+        ),
     };
-    let mut names: Vec<String> = applied
-        .map_err(err)?
+    // Diesel records only the version; show the full name where we know it
+    // (a newer binary may have applied migrations this one does not embed).
+    let mut names: Vec<String> = versions
         .iter()
-        .map(ToString::to_string)
+        .map(|v| {
+            let v = v.to_string();
+            known
+                .iter()
+                .find(|(version, _)| *version == v)
+                .map_or(v.clone(), |(_, name)| name.clone())
+        })
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// `(version, full name)` of every migration embedded for one backend.
+fn embedded_names<DB: diesel::backend::Backend>(
+    source: &EmbeddedMigrations,
+) -> Result<Vec<(String, String)>, DbError>
+where
+    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    let migrations = diesel::migration::MigrationSource::<DB>::migrations(source).map_err(err)?;
+    Ok(migrations
+        .iter()
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect())
 }
 
 #[derive(QueryableByName)]

@@ -238,15 +238,18 @@ impl BlobStore for FsStore {
     ) -> BoxFuture<'a, Result<PartInfo, StorageError>> {
         Box::pin(async move {
             check_part_number(number)?;
-            let dir = self.open_upload(key, upload_id).await?;
-            let (temp, sha) = self.write_temp(body.stream(), body.len()).await?;
-            self.install(&temp, &dir.join(format!("{number:05}.part")))
-                .await?;
-            Ok(PartInfo {
-                number,
-                etag: sha,
-                size: body.len(),
+            super::retry_part(number, || async {
+                let dir = self.open_upload(key, upload_id).await?;
+                let (temp, sha) = self.write_temp(body.stream(), body.len()).await?;
+                self.install(&temp, &dir.join(format!("{number:05}.part")))
+                    .await?;
+                Ok(PartInfo {
+                    number,
+                    etag: sha,
+                    size: body.len(),
+                })
             })
+            .await
         })
     }
 

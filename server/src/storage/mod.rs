@@ -113,6 +113,9 @@ pub struct MultipartInfo {
 pub trait PartSource: Send + Sync {
     fn len(&self) -> u64;
     fn stream(&self) -> ByteStream;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl PartSource for Bytes {
@@ -152,6 +155,42 @@ pub enum StorageError {
     Unavailable(String),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+}
+
+/// Attempts per part before the error is returned (the upload stays alive).
+pub(crate) const PART_ATTEMPTS: u32 = 4;
+
+/// Runs one part upload up to [`PART_ATTEMPTS`] times with a growing pause.
+/// A missing upload, a bad key, a refused request or a source of the wrong
+/// length will not change on retry; everything else (a broken body stream, a dropped connection) may.
+/// Never aborts the multipart upload: the caller decides that.
+pub(crate) async fn retry_part<F, Fut>(number: u32, mut once: F) -> Result<PartInfo, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<PartInfo, StorageError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match once().await {
+            Ok(info) => return Ok(info),
+            Err(e) => {
+                let final_error = matches!(
+                    e,
+                    StorageError::NoSuchUpload(_)
+                        | StorageError::Refused(_)
+                        | StorageError::InvalidKey(_)
+                        | StorageError::ShortBody { .. }
+                        | StorageError::LongBody { .. }
+                );
+                if final_error || attempt >= PART_ATTEMPTS {
+                    return Err(e);
+                }
+                tracing::warn!(part = number, attempt, error = %e, "part upload failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * 2u64.pow(attempt))).await;
+                attempt += 1;
+            }
+        }
+    }
 }
 
 /// Where blobs live. Object safe so the server holds an `Arc<dyn BlobStore>`.

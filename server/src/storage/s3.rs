@@ -22,9 +22,6 @@ use super::{
 };
 use crate::config::Config;
 
-/// Attempts per part before the error is returned (the upload stays alive).
-const PART_ATTEMPTS: u32 = 4;
-
 pub struct S3Store {
     client: Client,
     bucket: String,
@@ -46,14 +43,39 @@ impl Stream for SyncStream {
     }
 }
 
+/// What went wrong with a body we were sending, as seen by [`LengthCheck`].
+/// The client reports any body error as a transport failure; this keeps the
+/// real reason so a short body is not mistaken for an unreachable store.
+#[derive(Clone, Default)]
+struct BodyFault(Arc<std::sync::Mutex<Option<StorageError>>>);
+
+impl BodyFault {
+    fn set(&self, fault: StorageError) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(fault);
+        }
+    }
+
+    /// The body's own fault if it had one, else the client's error.
+    fn or(&self, e: s3::Error) -> StorageError {
+        match self.0.lock().ok().and_then(|mut slot| slot.take()) {
+            Some(fault) => fault,
+            None => error(e),
+        }
+    }
+}
+
 /// Fails a body that yields more or fewer than `len` bytes, so a short or
 /// long body never becomes a stored object.
-fn checked(body: ByteStream, len: u64) -> SyncStream {
-    SyncStream(std::sync::Mutex::new(Box::pin(LengthCheck {
+fn checked(body: ByteStream, len: u64) -> (SyncStream, BodyFault) {
+    let fault = BodyFault::default();
+    let stream = SyncStream(std::sync::Mutex::new(Box::pin(LengthCheck {
         inner: body,
         len,
         seen: 0,
-    })))
+        fault: fault.clone(),
+    })));
+    (stream, fault)
 }
 
 /// Errors when a stream yields more than `len` bytes, or ends before.
@@ -61,6 +83,7 @@ struct LengthCheck {
     inner: ByteStream,
     len: u64,
     seen: u64,
+    fault: BodyFault,
 }
 
 impl Stream for LengthCheck {
@@ -71,6 +94,8 @@ impl Stream for LengthCheck {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.seen += chunk.len() as u64;
                 if this.seen > this.len {
+                    this.fault
+                        .set(StorageError::LongBody { expected: this.len });
                     return Poll::Ready(Some(Err(std::io::Error::other(format!(
                         "body longer than {} bytes",
                         this.len
@@ -78,9 +103,20 @@ impl Stream for LengthCheck {
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }
+            Poll::Ready(Some(Err(e))) => {
+                this.fault.set(StorageError::Body(std::io::Error::new(
+                    e.kind(),
+                    e.to_string(),
+                )));
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(None) if this.seen < this.len => {
                 let (seen, len) = (this.seen, this.len);
                 this.seen = this.len; // report once
+                this.fault.set(StorageError::ShortBody {
+                    expected: len,
+                    got: seen,
+                });
                 Poll::Ready(Some(Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     format!("body ended after {seen} of {len} bytes"),
@@ -208,14 +244,16 @@ impl S3Store {
         upload_id: &str,
         number: u32,
         body: &dyn PartSource,
-    ) -> Result<PartInfo, s3::Error> {
+    ) -> Result<PartInfo, StorageError> {
+        let (stream, fault) = checked(body.stream(), body.len());
         let out = self
             .client
             .objects()
             .upload_part(&self.bucket, key, upload_id, number)
-            .body_stream_sized(checked(body.stream(), body.len()), body.len())
+            .body_stream_sized(stream, body.len())
             .send()
-            .await?;
+            .await
+            .map_err(|e| fault.or(e))?;
         Ok(PartInfo {
             number,
             etag: out.etag.unwrap_or_default(),
@@ -252,13 +290,14 @@ impl BlobStore for S3Store {
     ) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
             let key = self.full_key(key)?;
+            let (stream, fault) = checked(body, len);
             self.client
                 .objects()
                 .put(&self.bucket, key)
-                .body_stream_sized(checked(body, len), len)
+                .body_stream_sized(stream, len)
                 .send()
                 .await
-                .map_err(error)?;
+                .map_err(|e| fault.or(e))?;
             Ok(())
         })
     }
@@ -393,27 +432,10 @@ impl BlobStore for S3Store {
     ) -> BoxFuture<'a, Result<PartInfo, StorageError>> {
         Box::pin(async move {
             let full = self.full_key(key)?;
-            let mut attempt = 1;
-            loop {
-                match self.put_part_once(&full, upload_id, number, &*body).await {
-                    Ok(info) => return Ok(info),
-                    Err(e) => {
-                        let mapped = error(e);
-                        // A missing upload or a refused request will not
-                        // change on retry; everything else may.
-                        let final_error = matches!(
-                            mapped,
-                            StorageError::NoSuchUpload(_) | StorageError::Refused(_)
-                        );
-                        if final_error || attempt >= PART_ATTEMPTS {
-                            return Err(mapped);
-                        }
-                        tracing::warn!(part = number, attempt, error = %mapped, "part upload failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
-                        attempt += 1;
-                    }
-                }
-            }
+            super::retry_part(number, || async {
+                self.put_part_once(&full, upload_id, number, &*body).await
+            })
+            .await
         })
     }
 
