@@ -316,13 +316,13 @@ pub async fn wait_for_mail(subject: &str, limit: Duration) -> Result<ReceivedMai
 /// PostgreSQL + Garage with the `services` feature.
 #[macro_export]
 macro_rules! on_each_backend {
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident: $ty:ty) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn story($backend: $crate::Backend) $body
+            async fn story($backend: $ty) $body
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn on_sqlite_and_filesystem() {

@@ -13,7 +13,7 @@ use mystery_buyer_server::{
     db::{self, Database, DbError},
     jobs::{self, Enqueue, JobError, Registry, Worker, WorkerOptions},
 };
-use mystery_buyer_tests::{TestEnv, eventually, on_each_backend};
+use mystery_buyer_tests::{Backend, TestEnv, eventually, on_each_backend};
 
 fn options(concurrency: usize, lease: Duration) -> WorkerOptions {
     WorkerOptions {
