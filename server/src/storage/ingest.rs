@@ -2,7 +2,7 @@
 //! while hashing it, then move it to `blobs/sha256/<hex>`. Memory is bounded by
 //! one multipart part. Every multipart upload is recorded in the database
 //! before it is created, so one a crash leaves behind is found and aborted by
-//! [`abort_stale_multiparts`] (the S3 client cannot list them).
+//! [`abort_stale_multiparts`] without listing the whole bucket.
 
 use std::sync::Arc;
 
