@@ -101,6 +101,10 @@ pub struct Config {
     /// `smtps://user:pass@host:port` (implicit TLS). When unset, mail is
     /// written as `.eml` files to `outbox_dir`.
     pub smtp_url: Option<Secret>,
+    /// A PEM file with the certificate authority to trust for the SMTP
+    /// server's TLS certificate, besides the usual public roots (a mail
+    /// relay with a private CA). Only with a TLS `smtp_url`.
+    pub smtp_ca_file: Option<PathBuf>,
     /// Folder for `.eml` files when no SMTP server is set. Default `<data_dir>/outbox`.
     pub outbox_dir: Option<PathBuf>,
     /// Sender of every mail. Default `Mystery Buyer <noreply@localhost>`.
@@ -156,6 +160,7 @@ impl Default for Config {
             s3_key_prefix: String::new(),
             s3_abort_incomplete_days: 2,
             smtp_url: None,
+            smtp_ca_file: None,
             outbox_dir: None,
             mail_from: "Mystery Buyer <noreply@localhost>".into(),
             max_json_body_bytes: 256 * 1024,
@@ -316,8 +321,13 @@ impl Config {
                     "must start with smtp:// or smtps://",
                 ));
             }
-            lettre::SmtpTransport::from_url(url)
-                .map_err(|e| ConfigError::new("smtp_url", e.to_string()))?;
+            crate::mail::smtp_transport(url, self.smtp_ca_file.as_deref())
+                .map_err(|(setting, message)| ConfigError::new(setting, message))?;
+        } else if self.smtp_ca_file.is_some() {
+            return Err(ConfigError::new(
+                "smtp_ca_file",
+                "is only used with smtp_url",
+            ));
         }
         self.mail_from
             .parse::<lettre::message::Mailbox>()
@@ -434,6 +444,7 @@ const FIELDS: &[&str] = &[
     "s3_key_prefix",
     "s3_abort_incomplete_days",
     "smtp_url",
+    "smtp_ca_file",
     "outbox_dir",
     "mail_from",
     "max_json_body_bytes",
@@ -565,6 +576,25 @@ mod tests {
         ] {
             let error = Config::load_from(None, &[(key, value)]).expect_err(key);
             assert_eq!(error.setting, setting, "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_smtp_ca_file_must_be_a_readable_certificate_for_a_tls_url() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        let junk = junk.to_str().expect("utf8");
+        for pairs in [
+            vec![("MB_SMTP_CA_FILE", junk)],
+            vec![
+                ("MB_SMTP_URL", "smtps://mail"),
+                ("MB_SMTP_CA_FILE", "/no/such.pem"),
+            ],
+            vec![("MB_SMTP_URL", "smtps://mail"), ("MB_SMTP_CA_FILE", junk)],
+        ] {
+            let error = Config::load_from(None, &pairs).expect_err("refused");
+            assert_eq!(error.setting, "smtp_ca_file", "{pairs:?}: {error}");
         }
     }
 

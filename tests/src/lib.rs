@@ -287,7 +287,17 @@ impl ReceivedMail {
 
 /// Waits for a message whose Subject is `subject` in the SMTP server's Maildir.
 pub async fn wait_for_mail(subject: &str, limit: Duration) -> Result<ReceivedMail> {
-    let maildir = PathBuf::from(service_var("MB_TEST_SMTP_MAILDIR"));
+    wait_for_mail_in("MB_TEST_SMTP_MAILDIR", subject, limit).await
+}
+
+/// As [`wait_for_mail`], on the SMTP server whose maildir is in the
+/// variable `maildir_var` (`MB_TEST_SMTP_STARTTLS_MAILDIR`, `MB_TEST_SMTPS_MAILDIR`).
+pub async fn wait_for_mail_in(
+    maildir_var: &str,
+    subject: &str,
+    limit: Duration,
+) -> Result<ReceivedMail> {
+    let maildir = PathBuf::from(service_var(maildir_var));
     eventually(limit, &format!("a mail with subject {subject:?}"), || {
         let maildir = maildir.clone();
         async move {

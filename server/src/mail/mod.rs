@@ -6,12 +6,16 @@
 //! message sends it again); the Message-ID is the outbox id so a receiver can
 //! tell. Recipients are personal data: they are never logged.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use lettre::{
     Message, SmtpTransport, Transport,
     message::{Mailbox, header::ContentType},
+    transport::smtp::client::{Certificate, Tls, TlsParameters},
 };
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +94,62 @@ pub fn queue(
     Ok(id)
 }
 
+const CERT_MARK: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
+/// The SMTP transport for `url` (`smtp://`, `smtp://...?tls=required` for
+/// STARTTLS, `smtps://` for TLS), trusting the certificate authority in
+/// `ca_file` besides the public roots. Errors name the setting at fault.
+pub fn smtp_transport(
+    url: &str,
+    ca_file: Option<&Path>,
+) -> Result<SmtpTransport, (&'static str, String)> {
+    let mut builder = SmtpTransport::from_url(url).map_err(|e| ("smtp_url", e.to_string()))?;
+    if let Some(path) = ca_file {
+        let ca = "smtp_ca_file";
+        let pem = std::fs::read(path)
+            .map_err(|e| (ca, format!("cannot read {}: {e}", path.display())))?;
+        // lettre accepts a PEM file without any certificate in it, which
+        // would silently trust nothing extra.
+        if !pem
+            .windows(CERT_MARK.len())
+            .any(|window| window == CERT_MARK)
+        {
+            return Err((ca, format!("{} holds no PEM certificate", path.display())));
+        }
+        let cert =
+            Certificate::from_pem(&pem).map_err(|e| (ca, format!("not a PEM certificate: {e}")))?;
+        let parsed = url::Url::parse(url).map_err(|e| ("smtp_url", e.to_string()))?;
+        let host = parsed
+            .host_str()
+            .ok_or(("smtp_url", "has no host".to_string()))?
+            .to_string();
+        let params = TlsParameters::builder(host)
+            .add_root_certificate(cert)
+            .build()
+            .map_err(|e| (ca, e.to_string()))?;
+        let tls_query = parsed
+            .query_pairs()
+            .find(|(key, _)| key == "tls")
+            .map(|(_, value)| value.into_owned());
+        // The same TLS mode lettre derives from the URL, with our roots.
+        let tls = match (parsed.scheme(), tls_query.as_deref()) {
+            ("smtps", _) => Tls::Wrapper(params),
+            (_, Some("required")) => Tls::Required(params),
+            (_, Some("opportunistic")) => Tls::Opportunistic(params),
+            _ => {
+                return Err((
+                    ca,
+                    "smtp_url uses no TLS (use smtps:// or ?tls=required)".into(),
+                ));
+            }
+        };
+        builder = builder.tls(tls);
+    }
+    Ok(builder
+        .timeout(Some(std::time::Duration::from_secs(30)))
+        .build())
+}
+
 /// Where mail goes.
 #[derive(Clone)]
 enum Delivery {
@@ -114,10 +174,8 @@ impl Mailer {
             .map_err(|e| format!("mail_from: {e}"))?;
         let delivery = match &config.smtp_url {
             Some(url) => Delivery::Smtp(Box::new(
-                SmtpTransport::from_url(url.expose())
-                    .map_err(|e| format!("smtp_url: {e}"))?
-                    .timeout(Some(std::time::Duration::from_secs(30)))
-                    .build(),
+                smtp_transport(url.expose(), config.smtp_ca_file.as_deref())
+                    .map_err(|(setting, message)| format!("{setting}: {message}"))?,
             )),
             None => Delivery::Folder(config.outbox_dir()),
         };

@@ -75,7 +75,9 @@ async fn a_bad_recipient_is_refused_before_anything_is_written() {
 #[cfg(feature = "services")]
 mod smtp {
     use super::*;
-    use mystery_buyer_tests::{on_each_backend, service_var, unique, wait_for_mail};
+    use mystery_buyer_tests::{
+        on_each_backend, service_var, unique, wait_for_mail, wait_for_mail_in,
+    };
 
     on_each_backend! {
         async fn a_queued_mail_arrives_at_the_smtp_server_as_written(backend: Backend) {
@@ -125,5 +127,84 @@ mod smtp {
             assert!(mail.body().contains("Your buying task is ready."));
             second.stop().await;
         }
+    }
+
+    /// STARTTLS (required by that server) and implicit TLS, each with a
+    /// certificate from a private CA named in `smtp_ca_file`.
+    #[tokio::test]
+    async fn mail_goes_over_starttls_and_smtps() {
+        for (url_var, maildir_var) in [
+            ("MB_TEST_SMTP_STARTTLS_URL", "MB_TEST_SMTP_STARTTLS_MAILDIR"),
+            ("MB_TEST_SMTPS_URL", "MB_TEST_SMTPS_MAILDIR"),
+        ] {
+            let (url, ca) = (service_var(url_var), service_var("MB_TEST_SMTP_CA_FILE"));
+            let env = TestEnv::with(
+                Backend::SqliteFs,
+                &[("MB_SMTP_URL", &url), ("MB_SMTP_CA_FILE", &ca)],
+            );
+            let server = env.start().await;
+            let subject = unique("Over TLS ");
+            queue(&env, &subject).await;
+            let mail = wait_for_mail_in(maildir_var, &subject, Duration::from_secs(30))
+                .await
+                .expect(url_var);
+            assert!(
+                mail.body().contains("Open the app to accept it."),
+                "{}",
+                mail.raw
+            );
+            server.stop().await;
+        }
+    }
+
+    /// Without the CA the certificate is not trusted: nothing is sent in the
+    /// clear, the job fails with the reason and waits for a retry.
+    #[tokio::test]
+    async fn an_untrusted_smtp_certificate_is_refused_and_the_mail_waits() {
+        let url = service_var("MB_TEST_SMTP_STARTTLS_URL");
+        let env = TestEnv::with(
+            Backend::SqliteFs,
+            &[("MB_SMTP_URL", &url), ("MB_JOBS_RETRY_BASE_MS", "60000")],
+        );
+        let server = env.start().await;
+        let subject = unique("Untrusted ");
+        queue(&env, &subject).await;
+        let db = env.database().await;
+        let error = eventually(Duration::from_secs(20), "a failed attempt", || {
+            let db = db.clone();
+            async move {
+                let jobs = db
+                    .read(|conn| {
+                        use diesel::prelude::*;
+                        use mystery_buyer_server::db::{self, DbError};
+                        match conn {
+                            db::Conn::Sqlite(c) => db::schema::jobs::table
+                                .select(db::jobs::JobRow::as_select())
+                                .load::<db::jobs::JobRow>(&mut **c)
+                                .map_err(DbError::from),
+                            db::Conn::Pg(_) => unreachable!("sqlite test"),
+                        }
+                    })
+                    .await
+                    .ok()?;
+                let job = jobs.into_iter().next()?;
+                (job.state == "queued" && job.attempts == 1)
+                    .then_some(job.last_error.unwrap_or_default())
+            }
+        })
+        .await
+        .expect("attempted");
+        assert!(!error.is_empty());
+        assert!(
+            wait_for_mail_in(
+                "MB_TEST_SMTP_STARTTLS_MAILDIR",
+                &subject,
+                Duration::from_secs(1)
+            )
+            .await
+            .is_err(),
+            "nothing was delivered"
+        );
+        server.stop().await;
     }
 }

@@ -45,13 +45,13 @@ impl Services {
     pub fn start() -> Result<Self> {
         let reaper = ReaperProcess::start()?;
         let scratch = Scratch::create(reaper.handle())?;
-        let ports = free_ports(6)?;
+        let ports = free_ports(8)?;
         let (dir, r) = (scratch.path.as_path(), reaper.handle());
         let (pg, garage, moto, smtp) = std::thread::scope(|s| {
             let pg = s.spawn(|| postgres::Postgres::start(dir, ports[0], r));
             let garage = s.spawn(|| garage::Garage::start(dir, [ports[1], ports[2], ports[3]], r));
             let moto = s.spawn(|| moto::Moto::start(dir, ports[4], r));
-            let smtp = s.spawn(|| smtp::Smtp::start(dir, ports[5], r));
+            let smtp = s.spawn(|| smtp::Smtp::start(dir, [ports[5], ports[6], ports[7]], r));
             (join(pg), join(garage), join(moto), join(smtp))
         });
         match (pg, garage, moto, smtp) {
