@@ -32,6 +32,34 @@ pub enum Command {
     /// Mail tools.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Administration from the server's own machine.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Creates the first administrator on a new installation and prints
+    /// (and mails) their invitation link.
+    Create {
+        /// The administrator's address.
+        #[arg(long)]
+        email: String,
+        /// The name colleagues see (default: the address).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Issues a device session for an active user and prints its tokens as
+    /// JSON (for scripted clients such as a station's scanner, and for
+    /// emergencies). Recorded in the audit log.
+    Session {
+        /// A staff member's address or any user's id.
+        #[arg(long)]
+        email: String,
+        /// A name for the device.
+        #[arg(long)]
+        device: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +84,12 @@ pub async fn dispatch(command: Command, config: Config) -> ExitCode {
             Ok(())
         }
         Command::Mail(MailCommand::SendTest { to }) => send_test_mail(config, to).await,
+        Command::Admin(AdminCommand::Create { email, name }) => {
+            admin_create(config, email, name).await
+        }
+        Command::Admin(AdminCommand::Session { email, device }) => {
+            admin_session(config, email, device).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,10 +141,10 @@ async fn migrate(config: Config) -> Result<(), String> {
         .read(crate::db::migrations::applied)
         .await
         .map_err(|e| e.to_string())?;
-    println!(
-        "database is at migration {}",
-        applied.last().map_or("(none)", String::as_str)
-    );
+    println!("migrations applied:");
+    for name in &applied {
+        println!("  {name}");
+    }
     Ok(())
 }
 
@@ -129,4 +163,111 @@ async fn send_test_mail(config: Config, to: String) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("queued message {id}; a running server sends it");
     Ok(())
+}
+
+async fn admin_create(config: Config, email: String, name: Option<String>) -> Result<(), String> {
+    use crate::auth::{
+        Role,
+        invitations::{self, NewInvitation},
+    };
+    let services = Services::open(config).await.map_err(|e| e.to_string())?;
+    let now = services.clock.now();
+    let config = services.config.clone();
+    let created = services
+        .db
+        .write(move |conn| {
+            if crate::db::users::count_with_role(conn, Role::Administrator.as_str())? > 0 {
+                return Err(crate::error::ApiError::Refused {
+                    code: "administrator_exists",
+                    status: actix_web::http::StatusCode::CONFLICT,
+                    detail: "this installation has an administrator already; they can invite more \
+                             administrators from the admin panel"
+                        .into(),
+                });
+            }
+            invitations::create(
+                conn,
+                &config,
+                now,
+                None,
+                &NewInvitation {
+                    role: Role::Administrator,
+                    email,
+                    display_name: name,
+                },
+            )
+        })
+        .await;
+    match created {
+        Ok((created, link)) => {
+            println!(
+                "administrator {} invited; the link was also mailed:",
+                created.user_id
+            );
+            println!("{link}");
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn admin_session(config: Config, who: String, device: String) -> Result<(), String> {
+    use crate::auth::{
+        Role, audit,
+        sessions::{self, Issued, SessionKind},
+    };
+    let device = sessions::clean_device_name(&device).map_err(|e| e.to_string())?;
+    let services = Services::open(config).await.map_err(|e| e.to_string())?;
+    let now = services.clock.now();
+    let config = services.config.clone();
+    let issued = services
+        .db
+        .write(move |conn| {
+            let user = if uuid::Uuid::parse_str(&who).is_ok() {
+                crate::db::users::find(conn, &who)?
+            } else {
+                crate::db::identity::staff_by_email(conn, &who.trim().to_lowercase())?
+            }
+            .filter(|u| u.status == "active")
+            .ok_or_else(|| {
+                crate::error::ApiError::Missing(format!(
+                    "no active user {who:?} (staff address or user id)"
+                ))
+            })?;
+            let role = Role::parse(&user.role)
+                .ok_or_else(|| crate::error::ApiError::Internal("unknown role".into()))?;
+            let issued = sessions::issue(
+                conn,
+                &config,
+                now,
+                &user.id,
+                role,
+                None,
+                SessionKind::App,
+                &device,
+            )?;
+            if let Issued::App(tokens) = &issued {
+                audit(
+                    conn,
+                    crate::db::time::to_micros(now),
+                    None,
+                    "session.issue_by_operator",
+                    ("session", &tokens.session_id),
+                    serde_json::json!({ "user_id": user.id, "device": device }),
+                )?;
+            }
+            Ok::<_, crate::error::ApiError>(issued)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    match issued {
+        Issued::App(tokens) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Issued::Browser(_) => Err("unexpected browser session".into()),
+    }
 }

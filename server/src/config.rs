@@ -134,6 +134,40 @@ pub struct Config {
     /// Seconds SIGTERM waits for requests and jobs in flight before it
     /// releases what is left and exits. Default 20.
     pub shutdown_grace_secs: u64,
+    /// WebAuthn relying party id: the domain passkeys are bound to. Default:
+    /// the host of `public_origin` (`localhost` in the embedded mode).
+    pub webauthn_rp_id: Option<String>,
+    /// The name authenticators show. Default `Mystery Buyer`.
+    pub webauthn_rp_name: String,
+    /// Origins allowed in ceremonies besides `public_origin`, e.g. a native
+    /// app's `android:apk-key-hash:...`. Default none.
+    pub webauthn_extra_origins: Vec<String>,
+    /// Minutes a passkey ceremony may take between start and finish. Default 5.
+    pub ceremony_minutes: u64,
+    /// Seconds an app's access token lives. Default 600.
+    pub access_token_secs: u64,
+    /// Days an app's device session (its refresh token family) lives at
+    /// most, refreshed or not: long enough for weeks offline. Default 30.
+    pub refresh_lifetime_days: u64,
+    /// Seconds during which a refresh token already used may be presented
+    /// again and get the same successor (a response lost on the way). Default 60.
+    pub refresh_grace_secs: u64,
+    /// Hours a browser session lives. Default 12.
+    pub browser_session_hours: u64,
+    /// Hours an invitation link stays valid. Default 168 (a week).
+    pub invitation_hours: u64,
+    /// Minutes a recovery link stays valid. Default 15.
+    pub recovery_minutes: u64,
+    /// Attempts per minute on sign-in, recovery, invitation and token
+    /// endpoints from one client address. Default 60.
+    pub rate_limit_ip_per_minute: u32,
+    /// Attempts per minute on those endpoints for one account or address.
+    /// Default 10.
+    pub rate_limit_account_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (exact addresses).
+    /// Default none: the peer address is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// `json` (default) or `pretty`.
     pub log_format: LogFormat,
     /// `tracing` filter, e.g. `info` or `mystery_buyer_server=debug`. Default `info`.
@@ -172,6 +206,19 @@ impl Default for Config {
             jobs_retry_base_ms: 5_000,
             jobs_poll_ms: 500,
             shutdown_grace_secs: 20,
+            webauthn_rp_id: None,
+            webauthn_rp_name: "Mystery Buyer".into(),
+            webauthn_extra_origins: Vec::new(),
+            ceremony_minutes: 5,
+            access_token_secs: 600,
+            refresh_lifetime_days: 30,
+            refresh_grace_secs: 60,
+            browser_session_hours: 12,
+            invitation_hours: 168,
+            recovery_minutes: 15,
+            rate_limit_ip_per_minute: 60,
+            rate_limit_account_per_minute: 10,
+            trusted_proxies: Vec::new(),
             log_format: LogFormat::Json,
             log_level: "info".into(),
         }
@@ -268,6 +315,26 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.database_target()?;
+        for (name, value) in [
+            ("ceremony_minutes", self.ceremony_minutes),
+            ("access_token_secs", self.access_token_secs),
+            ("refresh_lifetime_days", self.refresh_lifetime_days),
+            ("browser_session_hours", self.browser_session_hours),
+            ("invitation_hours", self.invitation_hours),
+            ("recovery_minutes", self.recovery_minutes),
+            (
+                "rate_limit_ip_per_minute",
+                u64::from(self.rate_limit_ip_per_minute),
+            ),
+            (
+                "rate_limit_account_per_minute",
+                u64::from(self.rate_limit_account_per_minute),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be at least 1"));
+            }
+        }
         if self.database_pool_size == 0 || self.database_pool_size > 1000 {
             return Err(ConfigError::new(
                 "database_pool_size",
@@ -313,6 +380,8 @@ impl Config {
                 return Err(ConfigError::new("s3_region", "must not be empty"));
             }
         }
+        crate::auth::passkeys::relying_party(self)
+            .map_err(|(setting, message)| ConfigError::new(setting, message))?;
         if let Some(url) = &self.smtp_url {
             let url = url.expose();
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
@@ -389,6 +458,21 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 
+    /// The WebAuthn relying party id: set, or the host of `public_origin`.
+    pub fn rp_id(&self) -> String {
+        self.webauthn_rp_id.clone().unwrap_or_else(|| {
+            url::Url::parse(&self.public_origin)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "localhost".into())
+        })
+    }
+
+    /// Whether cookies must be `Secure` (everywhere but plain-HTTP localhost).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_origin.starts_with("https://")
+    }
+
     pub fn outbox_dir(&self) -> PathBuf {
         self.outbox_dir
             .clone()
@@ -456,6 +540,19 @@ const FIELDS: &[&str] = &[
     "jobs_retry_base_ms",
     "jobs_poll_ms",
     "shutdown_grace_secs",
+    "webauthn_rp_id",
+    "webauthn_rp_name",
+    "webauthn_extra_origins",
+    "ceremony_minutes",
+    "access_token_secs",
+    "refresh_lifetime_days",
+    "refresh_grace_secs",
+    "browser_session_hours",
+    "invitation_hours",
+    "recovery_minutes",
+    "rate_limit_ip_per_minute",
+    "rate_limit_account_per_minute",
+    "trusted_proxies",
     "log_format",
     "log_level",
 ];

@@ -51,6 +51,26 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     NotReady(String),
+    /// No valid session or token came with a request that needs one.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's role may not use this route.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such object, or none the caller may see (the two look alike on
+    /// purpose, so ids cannot be probed).
+    #[error("{0}")]
+    Missing(String),
+    /// Too many attempts; `retry_after` seconds until the window resets.
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after: u64 },
+    /// A domain rule refused the request: its own code and status.
+    #[error("{detail}")]
+    Refused {
+        code: &'static str,
+        status: StatusCode,
+        detail: String,
+    },
     /// Something of ours failed; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,6 +88,11 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Missing(_) => "not_found",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Refused { code, .. } => code,
             ApiError::Internal(_) => "internal",
         }
     }
@@ -82,6 +107,11 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::NotReady(_) => "Service not ready",
+            ApiError::Unauthenticated(_) => "Sign-in required",
+            ApiError::Forbidden(_) => "Not allowed for your role",
+            ApiError::Missing(_) => "Not found",
+            ApiError::RateLimited { .. } => "Too many attempts",
+            ApiError::Refused { .. } => "The request was refused",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -128,6 +158,11 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Refused { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,13 +171,35 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "request failed");
         }
-        problem_response(&self.problem())
+        let mut response = problem_response(&self.problem());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::RateLimited { retry_after, .. } => {
+                if let Ok(value) = header::HeaderValue::from_str(&retry_after.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
+            }
+            ApiError::Unauthenticated(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        ApiError::Internal(DbError::from(error).to_string())
     }
 }
 

@@ -6,6 +6,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{HttpServer, dev::ServerHandle};
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -25,7 +26,6 @@ use crate::{
     jobs::{Registry, Worker, WorkerOptions},
     mail::Mailer,
     storage::BlobStore,
-    telemetry::Metrics,
 };
 
 /// Why the server could not start. Each displays as one line.
@@ -39,6 +39,8 @@ pub enum StartError {
     Mail(String),
     #[error("http: {0}")]
     Http(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Opens the database and applies pending migrations.
@@ -67,6 +69,7 @@ pub struct Services {
     pub db: Database,
     pub blobs: Arc<dyn BlobStore>,
     pub clock: SharedClock,
+    pub refresh_key: Arc<str>,
 }
 
 impl Services {
@@ -74,11 +77,21 @@ impl Services {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let db = open_database(&config).await?;
         let blobs = storage::from_config(&config).await?;
+        let clock: SharedClock = Arc::new(SystemClock);
+        let now = db::time::to_micros(clock.now());
+        let candidate = auth::new_token();
+        let refresh_key: String = db
+            .write(move |conn| {
+                db::identity::secret(conn, "refresh_successor_key", &candidate, now)
+                    .map_err(db::DbError::from)
+            })
+            .await?;
         Ok(Self {
             config: Arc::new(config),
             db,
             blobs,
-            clock: Arc::new(SystemClock),
+            clock,
+            refresh_key: refresh_key.into(),
         })
     }
 
@@ -149,13 +162,7 @@ pub async fn start(services: Services, listener: TcpListener) -> Result<RunningS
             },
         )
     });
-    let state = AppState {
-        config: Arc::clone(&config),
-        db: services.db.clone(),
-        blobs: Arc::clone(&services.blobs),
-        clock: Arc::clone(&services.clock),
-        metrics: Arc::new(Metrics::new()),
-    };
+    let state = AppState::new(&services)?;
     let addr = listener.local_addr()?;
     let mut server = HttpServer::new(move || http::app(state.clone(), |_| {}))
         .disable_signals()

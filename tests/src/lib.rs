@@ -15,6 +15,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+pub mod people;
 use mystery_buyer_server::{
     RunningServer, Services,
     config::{Config, DatabaseTarget},
@@ -120,6 +122,20 @@ impl TestEnv {
         mystery_buyer_server::open_database(&self.config)
             .await
             .expect("database opens")
+    }
+
+    /// Starts the real server on a free port with a clock the test moves.
+    pub async fn start_with_clock(
+        &self,
+        clock: mystery_buyer_server::clock::ManualClock,
+    ) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let mut services = self.services().await;
+        services.clock = std::sync::Arc::new(clock);
+        let running = mystery_buyer_server::start(services, listener)
+            .await
+            .expect("server starts");
+        TestServer::new(running)
     }
 
     /// Starts the real server on a free port.

@@ -5,6 +5,7 @@
 mod e2e {
     pub mod blob_store;
     pub mod errors;
+    pub mod identity;
     pub mod jobs;
     pub mod mail;
     pub mod migrations;

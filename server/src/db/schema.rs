@@ -80,7 +80,115 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        passkey -> Text,
+        counter -> BigInt,
+        backup_state -> Bool,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Text,
+        purpose -> Text,
+        user_id -> Text,
+        grant_id -> Nullable<Text>,
+        state -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        token_hash -> Text,
+        user_id -> Text,
+        invited_by -> Nullable<Text>,
+        expires_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recovery_links (id) {
+        id -> Text,
+        token_hash -> Text,
+        user_id -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    device_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        passkey_id -> Nullable<Text>,
+        kind -> Text,
+        device_name -> Text,
+        access_hash -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
+        csrf_hash -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        issued_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        successor_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor_user_id -> Nullable<Text>,
+        action -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    rate_limits (bucket, window_start) {
+        bucket -> Text,
+        window_start -> BigInt,
+        hits -> Integer,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(volunteer_personal_data -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
+diesel::joinable!(device_sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> device_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     volunteer_personal_data,
@@ -88,4 +196,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     multipart_uploads,
     jobs,
     mail_outbox,
+    passkeys,
+    webauthn_ceremonies,
+    invitations,
+    recovery_links,
+    device_sessions,
+    refresh_tokens,
+    audit_log,
+    rate_limits,
+    server_secrets,
 );

@@ -70,3 +70,28 @@ pub fn find_personal_data(conn: &mut Conn, user_id: &str) -> QueryResult<Option<
         .first(c)
         .optional())
 }
+
+/// Fills in what a volunteer told us about themselves at registration;
+/// fields left `None` keep their value.
+pub fn update_personal_data(
+    conn: &mut Conn,
+    user_id: &str,
+    legal_name: Option<&str>,
+    phone: Option<&str>,
+    payout_details: Option<&str>,
+    now: Micros,
+) -> QueryResult<usize> {
+    let pd = volunteer_personal_data::table.find(user_id);
+    let mut changed = 0;
+    if let Some(v) = legal_name {
+        changed += with_conn!(conn, c => diesel::update(pd).set(volunteer_personal_data::legal_name.eq(v)).execute(c))?;
+    }
+    if let Some(v) = phone {
+        changed += with_conn!(conn, c => diesel::update(pd).set(volunteer_personal_data::phone.eq(v)).execute(c))?;
+    }
+    if let Some(v) = payout_details {
+        changed += with_conn!(conn, c => diesel::update(pd).set(volunteer_personal_data::payout_details.eq(v)).execute(c))?;
+    }
+    with_conn!(conn, c => diesel::update(pd).set(volunteer_personal_data::updated_at.eq(now)).execute(c))?;
+    Ok(changed)
+}

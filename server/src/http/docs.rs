@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::ops;
+use super::{auth, ops, users};
 use crate::error::Problem;
 
 #[derive(OpenApi)]
@@ -16,9 +16,23 @@ use crate::error::Problem;
             evidence uploads, anonymous forwarding and the custody log. Every error is an \
             RFC 9457 `application/problem+json` document with a stable `code`."
     ),
-    paths(ops::healthz, ops::readyz, ops::metrics, openapi_json),
+    paths(
+        ops::healthz, ops::readyz, ops::metrics, openapi_json,
+        auth::show_invitation, auth::start_invitation_passkey, auth::request_recovery,
+        auth::show_recovery, auth::start_recovery_passkey, auth::finish_registration,
+        auth::start_sign_in, auth::finish_sign_in, auth::refresh, auth::sign_out,
+        auth::me, auth::my_passkeys, auth::start_add_passkey, auth::finish_add_passkey,
+        auth::remove_passkey,
+        users::invite, users::list_users, users::list_volunteers, users::personal_data,
+        users::disable_user, users::enable_user, users::user_devices, users::revoke_device,
+    ),
     components(schemas(Problem, ops::Health, ops::Readiness)),
-    tags((name = "operations", description = "Health, readiness, metrics and this document"))
+    tags(
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "sign-in", description = "Invitations, recovery, passkey ceremonies and tokens"),
+        (name = "account", description = "The caller's own profile and passkeys"),
+        (name = "people", description = "Invitations, users, devices and personal data"),
+    )
 )]
 pub struct ApiDoc;
 

@@ -24,8 +24,10 @@ use crate::{
     telemetry::Metrics,
 };
 
+pub mod auth;
 pub mod docs;
 pub mod ops;
+pub mod users;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,6 +37,27 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// Derives refresh-token successors; the same on every instance.
+    pub refresh_key: Arc<str>,
+}
+
+impl AppState {
+    /// The state for `services`, with fresh metrics.
+    pub fn new(services: &crate::Services) -> Result<Self, crate::StartError> {
+        let webauthn = crate::auth::passkeys::relying_party(&services.config).map_err(
+            |(setting, message)| crate::StartError::Config(format!("{setting}: {message}")),
+        )?;
+        Ok(Self {
+            config: Arc::clone(&services.config),
+            db: services.db.clone(),
+            blobs: Arc::clone(&services.blobs),
+            clock: Arc::clone(&services.clock),
+            metrics: Arc::new(Metrics::new()),
+            webauthn: Arc::new(webauthn),
+            refresh_key: Arc::clone(&services.refresh_key),
+        })
+    }
 }
 
 /// The application: middleware, body rules, routes. `extra` may add routes
@@ -76,7 +99,57 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
         .service(web::resource("/api/openapi.json").route(web::get().to(docs::openapi_json)))
-        .service(docs::swagger_ui());
+        .service(docs::swagger_ui())
+        .service(
+            web::scope("/api/auth")
+                .route("/invitations/{token}", web::get().to(auth::show_invitation))
+                .route(
+                    "/invitations/{token}/passkey",
+                    web::post().to(auth::start_invitation_passkey),
+                )
+                .route("/recovery", web::post().to(auth::request_recovery))
+                .route("/recovery/{token}", web::get().to(auth::show_recovery))
+                .route(
+                    "/recovery/{token}/passkey",
+                    web::post().to(auth::start_recovery_passkey),
+                )
+                .route("/passkey/finish", web::post().to(auth::finish_registration))
+                .route("/sign-in", web::post().to(auth::start_sign_in))
+                .route("/sign-in/finish", web::post().to(auth::finish_sign_in))
+                .route("/token", web::post().to(auth::refresh))
+                .route("/sign-out", web::post().to(auth::sign_out)),
+        )
+        .route("/api/me", web::get().to(auth::me))
+        .service(
+            web::resource("/api/me/passkeys")
+                .route(web::get().to(auth::my_passkeys))
+                .route(web::post().to(auth::start_add_passkey)),
+        )
+        .route(
+            "/api/me/passkeys/finish",
+            web::post().to(auth::finish_add_passkey),
+        )
+        .route(
+            "/api/me/passkeys/{id}",
+            web::delete().to(auth::remove_passkey),
+        )
+        .route("/api/invitations", web::post().to(users::invite))
+        .route("/api/users", web::get().to(users::list_users))
+        .route("/api/volunteers", web::get().to(users::list_volunteers))
+        .route(
+            "/api/users/{id}/personal-data",
+            web::get().to(users::personal_data),
+        )
+        .route(
+            "/api/users/{id}/disable",
+            web::post().to(users::disable_user),
+        )
+        .route("/api/users/{id}/enable", web::post().to(users::enable_user))
+        .route(
+            "/api/users/{id}/devices",
+            web::get().to(users::user_devices),
+        )
+        .route("/api/devices/{id}", web::delete().to(users::revoke_device));
 }
 
 /// JSON bodies: size limit, content type, and errors as problems.

@@ -3,13 +3,8 @@
 //! app factory (the same body limits, extractors and error mapping every
 //! endpoint gets), served over real HTTP.
 
-use std::sync::Arc;
-
 use actix_web::{HttpResponse, HttpServer, web};
-use mystery_buyer_server::{
-    http::{self, AppState},
-    telemetry::Metrics,
-};
+use mystery_buyer_server::http::{self, AppState};
 use mystery_buyer_tests::{Backend, TestEnv};
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,13 +24,7 @@ async fn probe(body: web::Json<Probe>, id: web::Path<uuid::Uuid>) -> HttpRespons
 /// Serves the app with a probe route on a free port; returns its base URL.
 async fn serve_probe(env: &TestEnv) -> String {
     let services = env.services().await;
-    let state = AppState {
-        config: services.config.clone(),
-        db: services.db.clone(),
-        blobs: services.blobs.clone(),
-        clock: services.clock.clone(),
-        metrics: Arc::new(Metrics::new()),
-    };
+    let state = AppState::new(&services).expect("state");
     let server = HttpServer::new(move || {
         http::app(state.clone(), |cfg| {
             cfg.route("/probe/{id}", web::post().to(probe));

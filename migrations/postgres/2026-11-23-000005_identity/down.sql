@@ -1,0 +1,9 @@
+DROP TABLE server_secrets;
+DROP TABLE rate_limits;
+DROP TABLE audit_log;
+DROP TABLE refresh_tokens;
+DROP TABLE device_sessions;
+DROP TABLE recovery_links;
+DROP TABLE invitations;
+DROP TABLE webauthn_ceremonies;
+DROP TABLE passkeys;

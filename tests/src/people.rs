@@ -1,0 +1,191 @@
+//! Signed-in users for tests: invitations made directly in the database (or
+//! over HTTP), passkeys from webauthn-authenticator-rs's `SoftPasskey`, and
+//! the HTTP calls of registration and sign-in.
+
+use mystery_buyer_server::auth::{
+    Role,
+    invitations::{self, NewInvitation},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use url::Url;
+use webauthn_authenticator_rs::{WebauthnAuthenticator, softpasskey::SoftPasskey};
+
+use crate::{TestEnv, TestServer, unique};
+
+/// A person with a software passkey.
+pub struct Person {
+    pub user_id: String,
+    pub role: Role,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+    pub authenticator: SoftPasskey,
+}
+
+/// The origin the test configuration allows (the default public origin).
+pub fn origin(env: &TestEnv) -> Url {
+    Url::parse(&env.config.public_origin).expect("origin")
+}
+
+/// Creates an invitation as the server's CLI would (no inviter); returns
+/// the token from its link.
+pub async fn invite_directly(env: &TestEnv, role: Role, email: &str) -> String {
+    let services = env.services().await;
+    let now = services.clock.now();
+    let config = services.config.clone();
+    let email = email.to_string();
+    let (_, link) = services
+        .db
+        .write(move |conn| {
+            invitations::create(
+                conn,
+                &config,
+                now,
+                None,
+                &NewInvitation {
+                    role,
+                    email,
+                    display_name: Some(format!("Test {role}")),
+                },
+            )
+        })
+        .await
+        .expect("invitation created");
+    link_token(&link)
+}
+
+/// The token at the end of an invitation or recovery link.
+pub fn link_token(link: &str) -> String {
+    link.rsplit('/').next().expect("token").trim().to_string()
+}
+
+pub async fn post(
+    server: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = server.http.post(server.url(path)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub async fn get(server: &TestServer, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = server.http.get(server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Starts the registration behind an invitation link and lets `authenticator`
+/// answer it; returns the ceremony id and the credential.
+pub async fn register_credential(
+    server: &TestServer,
+    origin: &Url,
+    start_path: &str,
+    authenticator: &mut SoftPasskey,
+) -> (String, Value) {
+    let (status, started) = post(server, start_path, None, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let options = serde_json::from_value(started["public_key"].clone()).expect("creation options");
+    let credential = authenticator
+        .do_registration(origin.clone(), options)
+        .expect("the authenticator registers");
+    (
+        started["ceremony_id"].as_str().expect("id").to_string(),
+        serde_json::to_value(credential).expect("credential json"),
+    )
+}
+
+/// Registers a first passkey through an invitation; returns the tokens.
+pub async fn accept_invitation(
+    server: &TestServer,
+    env: &TestEnv,
+    token: &str,
+    authenticator: &mut SoftPasskey,
+    extra: Value,
+) -> (StatusCode, Value) {
+    let (ceremony, credential) = register_credential(
+        server,
+        &origin(env),
+        &format!("/api/auth/invitations/{token}/passkey"),
+        authenticator,
+    )
+    .await;
+    let mut body = json!({
+        "ceremony_id": ceremony,
+        "credential": credential,
+        "device_name": "test phone",
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    post(server, "/api/auth/passkey/finish", None, body).await
+}
+
+/// Starts a sign-in for `user_id` and lets `authenticator` answer it.
+pub async fn sign_in_credential(
+    server: &TestServer,
+    origin: &Url,
+    user_id: &str,
+    authenticator: &mut SoftPasskey,
+) -> (String, Value) {
+    let (status, started) = post(
+        server,
+        "/api/auth/sign-in",
+        None,
+        json!({ "user_id": user_id }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let options = serde_json::from_value(started["public_key"].clone()).expect("request options");
+    let credential = authenticator
+        .do_authentication(origin.clone(), options)
+        .expect("the authenticator signs");
+    (
+        started["ceremony_id"].as_str().expect("id").to_string(),
+        serde_json::to_value(credential).expect("credential json"),
+    )
+}
+
+pub async fn finish_sign_in(
+    server: &TestServer,
+    ceremony: &str,
+    credential: &Value,
+) -> (StatusCode, Value) {
+    post(
+        server,
+        "/api/auth/sign-in/finish",
+        None,
+        json!({ "ceremony_id": ceremony, "credential": credential, "device_name": "test laptop" }),
+    )
+    .await
+}
+
+/// A fresh user of `role`, signed in with an app session.
+pub async fn person(server: &TestServer, env: &TestEnv, role: Role) -> Person {
+    let email = format!("{}@example.org", unique("p"));
+    let token = invite_directly(env, role, &email).await;
+    let mut authenticator = SoftPasskey::new(true);
+    let (status, tokens) =
+        accept_invitation(server, env, &token, &mut authenticator, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    Person {
+        user_id: tokens["user_id"].as_str().expect("user").into(),
+        role,
+        access_token: tokens["access_token"].as_str().expect("access").into(),
+        refresh_token: tokens["refresh_token"].as_str().expect("refresh").into(),
+        session_id: tokens["session_id"].as_str().expect("session").into(),
+        authenticator,
+    }
+}

@@ -1,0 +1,536 @@
+//! Passkeys, invitations, recovery, sessions, roles and personal data, over
+//! HTTP with a software authenticator.
+
+use chrono::{Duration, TimeZone, Utc};
+use mystery_buyer_server::{auth::Role, clock::ManualClock};
+use mystery_buyer_tests::{
+    Backend, TestEnv, on_each_backend,
+    people::{
+        accept_invitation, finish_sign_in, get, invite_directly, origin, person, post,
+        register_credential, sign_in_credential,
+    },
+    unique,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+fn clock() -> ManualClock {
+    ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+            .single()
+            .expect("time"),
+    )
+}
+
+on_each_backend! {
+    async fn an_invitee_registers_a_passkey_signs_in_and_manages_passkeys(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let admin = person(&server, &env, Role::Administrator).await;
+
+        // The administrator invites a coordinator over HTTP.
+        let email = format!("{}@example.org", unique("coord"));
+        let (status, created) = post(&server, "/api/invitations", Some(&admin.access_token),
+            json!({ "role": "coordinator", "email": email, "display_name": "Cora" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert!(created.get("link").is_none() && created.get("token").is_none(), "the link goes to the invitee only");
+        // The link itself is in the mail (the outbox folder, or SMTP).
+        let token = invite_directly(&env, Role::Coordinator, &format!("{}@example.org", unique("c2"))).await;
+
+        // The invitee registers, signs in again, and sees themselves.
+        let mut phone = SoftPasskey::new(true);
+        let (status, tokens) = accept_invitation(&server, &env, &token, &mut phone, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(tokens["role"], "coordinator");
+        let user_id = tokens["user_id"].as_str().expect("user").to_string();
+        let (ceremony, credential) = sign_in_credential(&server, &origin(&env), &user_id, &mut phone).await;
+        let (status, session) = finish_sign_in(&server, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::OK, "{session}");
+        let access = session["access_token"].as_str().expect("access").to_string();
+        let (status, me) = get(&server, "/api/me", Some(&access)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(me["role"], "coordinator");
+        assert_eq!(me["user_id"], user_id.as_str());
+
+        // A second passkey, then the first removed: its sessions end.
+        let mut laptop = SoftPasskey::new(true);
+        let (ceremony, credential) = {
+            let response = server.http.post(server.url("/api/me/passkeys")).bearer_auth(&access).send().await.expect("send");
+            let started: Value = response.json().await.expect("json");
+            let options = serde_json::from_value(started["public_key"].clone()).expect("options");
+            let credential = webauthn_authenticator_rs::WebauthnAuthenticator::do_registration(&mut laptop, origin(&env), options).expect("registers");
+            (started["ceremony_id"].as_str().expect("id").to_string(), serde_json::to_value(credential).expect("json"))
+        };
+        let (status, added) = post(&server, "/api/me/passkeys/finish", Some(&access),
+            json!({ "ceremony_id": ceremony, "credential": credential, "name": "laptop" })).await;
+        assert_eq!(status, StatusCode::OK, "{added}");
+        let (_, keys) = get(&server, "/api/me/passkeys", Some(&access)).await;
+        let keys = keys.as_array().expect("list").clone();
+        assert_eq!(keys.len(), 2);
+        let first = keys[0]["id"].as_str().expect("id").to_string();
+
+        // Sign in with the laptop, remove the phone's passkey from there.
+        let (ceremony, credential) = sign_in_credential(&server, &origin(&env), &user_id, &mut laptop).await;
+        let (status, laptop_session) = finish_sign_in(&server, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::OK, "{laptop_session}");
+        let laptop_access = laptop_session["access_token"].as_str().expect("access").to_string();
+        let response = server.http.delete(server.url(&format!("/api/me/passkeys/{first}")))
+            .bearer_auth(&laptop_access).send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let (status, _) = get(&server, "/api/me", Some(&access)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "sessions of the removed passkey end");
+        let (status, _) = get(&server, "/api/me", Some(&laptop_access)).await;
+        assert_eq!(status, StatusCode::OK, "the laptop's session lives on");
+        server.stop().await;
+    }
+}
+
+on_each_backend! {
+    async fn ceremonies_are_used_once_expire_and_check_the_origin(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let clock = clock();
+        let server = env.start_with_clock(clock.clone()).await;
+        let mut admin = person(&server, &env, Role::Administrator).await;
+
+        // Finished twice: the second finish fails.
+        let (ceremony, credential) = sign_in_credential(&server, &origin(&env), &admin.user_id, &mut admin.authenticator).await;
+        let (status, _) = finish_sign_in(&server, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = finish_sign_in(&server, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["code"], "ceremony_unknown");
+
+        // Expired: started, then six minutes pass.
+        let (ceremony, credential) = sign_in_credential(&server, &origin(&env), &admin.user_id, &mut admin.authenticator).await;
+        clock.advance(Duration::minutes(6));
+        let (status, body) = finish_sign_in(&server, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["code"], "ceremony_unknown");
+
+        // An origin this server does not allow: an instance that only
+        // allows another origin refuses what the authenticator signed for ours.
+        let mut other = TestEnv::with(backend, &[]);
+        other.config = env.config.clone();
+        other.config.public_origin = "http://localhost:9999".into();
+        let elsewhere = other.start().await;
+        let (ceremony, credential) = sign_in_credential(&elsewhere, &origin(&env), &admin.user_id, &mut admin.authenticator).await;
+        let (status, body) = finish_sign_in(&elsewhere, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        elsewhere.stop().await;
+        server.stop().await;
+    }
+}
+
+on_each_backend! {
+    async fn a_cloned_authenticator_whose_counter_goes_back_is_refused(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let mut admin = person(&server, &env, Role::Administrator).await;
+        let o = origin(&env);
+        // An assertion made now (counter n) but held back, as a clone would.
+        let (held_ceremony, held) = sign_in_credential(&server, &o, &admin.user_id, &mut admin.authenticator).await;
+        // The real device signs in later with a higher counter.
+        let (ceremony, credential) = sign_in_credential(&server, &o, &admin.user_id, &mut admin.authenticator).await;
+        let (status, _) = finish_sign_in(&server, &ceremony, &credential).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = finish_sign_in(&server, &held_ceremony, &held).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["code"], "passkey_counter_regressed");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_ceremony_started_on_one_instance_finishes_on_another() {
+    #[cfg(feature = "services")]
+    let backend = Backend::PostgresGarage;
+    #[cfg(not(feature = "services"))]
+    let backend = Backend::SqliteFs;
+    let env = TestEnv::new(backend);
+    let first = env.start().await;
+    let second = env.start().await;
+    let mut admin = person(&first, &env, Role::Administrator).await;
+    let (ceremony, credential) = sign_in_credential(
+        &first,
+        &origin(&env),
+        &admin.user_id,
+        &mut admin.authenticator,
+    )
+    .await;
+    let (status, body) = finish_sign_in(&second, &ceremony, &credential).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = get(&first, "/api/me", body["access_token"].as_str()).await;
+    assert_eq!(status, StatusCode::OK);
+    first.stop().await;
+    second.stop().await;
+}
+
+on_each_backend! {
+    async fn refresh_tokens_rotate_tolerate_a_lost_answer_and_detect_reuse(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let clock = clock();
+        let server = env.start_with_clock(clock.clone()).await;
+        let person = person(&server, &env, Role::Volunteer).await;
+        let refresh = |token: String| {
+            let server = &server;
+            async move { post(server, "/api/auth/token", None, json!({ "refresh_token": token })).await }
+        };
+        let (status, second) = refresh(person.refresh_token.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        assert_ne!(second["refresh_token"], person.refresh_token.as_str());
+        // The answer was lost: the same old token within the grace window
+        // gets the same successor.
+        clock.advance(Duration::seconds(10));
+        let (status, again) = refresh(person.refresh_token.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["refresh_token"], second["refresh_token"]);
+        let access = again["access_token"].as_str().expect("access").to_string();
+        let (status, _) = get(&server, "/api/me", Some(&access)).await;
+        assert_eq!(status, StatusCode::OK);
+        // The successor rotates on.
+        let (status, third) = refresh(second["refresh_token"].as_str().expect("t").into()).await;
+        assert_eq!(status, StatusCode::OK, "{third}");
+        // Access tokens expire after their minutes.
+        clock.advance(Duration::minutes(11));
+        let (status, _) = get(&server, "/api/me", third["access_token"].as_str()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // The first token again, long after: theft. The whole family ends.
+        let (status, body) = refresh(person.refresh_token.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["code"], "refresh_token_reused");
+        let (status, _) = refresh(third["refresh_token"].as_str().expect("t").into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "the newest token died with its family");
+        server.stop().await;
+    }
+}
+
+on_each_backend! {
+    async fn disabling_a_user_ends_their_sessions_at_once(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let admin = person(&server, &env, Role::Administrator).await;
+        let volunteer = person(&server, &env, Role::Volunteer).await;
+        let (status, _) = get(&server, "/api/me", Some(&volunteer.access_token)).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = post(&server, &format!("/api/users/{}/disable", volunteer.user_id), Some(&admin.access_token), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "disabled");
+        let (status, _) = get(&server, "/api/me", Some(&volunteer.access_token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = post(&server, "/api/auth/token", None, json!({ "refresh_token": volunteer.refresh_token })).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = post(&server, &format!("/api/users/{}/enable", volunteer.user_id), Some(&admin.access_token), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "active");
+        server.stop().await;
+    }
+}
+
+on_each_backend! {
+    async fn invitation_links_are_single_use_expire_and_fix_the_role(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let clock = clock();
+        let server = env.start_with_clock(clock.clone()).await;
+        let email = format!("{}@example.org", unique("v"));
+        let token = invite_directly(&env, Role::Volunteer, &email).await;
+        // Showing the link uses nothing up.
+        for _ in 0..2 {
+            let (status, view) = get(&server, &format!("/api/auth/invitations/{token}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{view}");
+            assert_eq!(view["role"], "volunteer");
+        }
+        // The role cannot be chosen by the invitee.
+        let mut phone = SoftPasskey::new(true);
+        let (status, body) = accept_invitation(&server, &env, &token, &mut phone, json!({ "role": "administrator" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, tokens) = accept_invitation(&server, &env, &token, &mut phone,
+            json!({ "personal": { "legal_name": "Vera Volunteer", "phone": "+43 1 234" } })).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(tokens["role"], "volunteer");
+        let (_, me) = get(&server, "/api/me", tokens["access_token"].as_str()).await;
+        assert!(me["pseudonym"].as_str().is_some_and(|p| p.starts_with("vol-")), "{me}");
+        assert!(me.get("email").is_none(), "a volunteer's own view holds no personal data: {me}");
+        // Used: both showing and starting refuse.
+        let (status, body) = get(&server, &format!("/api/auth/invitations/{token}"), None).await;
+        assert_eq!(status, StatusCode::GONE, "{body}");
+        assert_eq!(body["code"], "link_used");
+        let (status, _) = post(&server, &format!("/api/auth/invitations/{token}/passkey"), None, json!({})).await;
+        assert_eq!(status, StatusCode::GONE);
+        // Expired.
+        let late = invite_directly(&env, Role::Coordinator, &format!("{}@example.org", unique("c"))).await;
+        clock.advance(Duration::hours(169));
+        let (status, body) = get(&server, &format!("/api/auth/invitations/{late}"), None).await;
+        assert_eq!(status, StatusCode::GONE, "{body}");
+        assert_eq!(body["code"], "link_expired");
+        let (status, _) = get(&server, "/api/auth/invitations/0000", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        server.stop().await;
+    }
+}
+
+on_each_backend! {
+    async fn only_administrators_read_personal_data_and_each_read_is_audited(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let admin = person(&server, &env, Role::Administrator).await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let volunteer = person(&server, &env, Role::Volunteer).await;
+        let path = format!("/api/users/{}/personal-data", volunteer.user_id);
+        let (status, _) = get(&server, &path, Some(&coordinator.access_token)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, data) = get(&server, &path, Some(&admin.access_token)).await;
+        assert_eq!(status, StatusCode::OK, "{data}");
+        assert!(data["email"].as_str().is_some_and(|e| e.ends_with("@example.org")));
+        // Coordinators see pseudonyms only.
+        let (status, list) = get(&server, "/api/volunteers", Some(&coordinator.access_token)).await;
+        assert_eq!(status, StatusCode::OK);
+        let text = list.to_string();
+        assert!(!text.contains("@example.org"), "{text}");
+        assert!(text.contains("vol-"), "{text}");
+        let db = env.database().await;
+        let id = volunteer.user_id.clone();
+        let audit = db
+            .read(move |conn| mystery_buyer_server::db::identity::audit_of(conn, "user", &id).map_err(mystery_buyer_server::db::DbError::from))
+            .await
+            .expect("audit");
+        let reads: Vec<_> = audit.iter().filter(|a| a.action == "personal_data.read").collect();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].actor_user_id.as_deref(), Some(admin.user_id.as_str()));
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn recovery_answers_alike_is_single_use_and_expires() {
+    let env = TestEnv::new(Backend::SqliteFs);
+    let clock = clock();
+    let server = env.start_with_clock(clock.clone()).await;
+    let admin = person(&server, &env, Role::Administrator).await;
+    let (_, me) = get(&server, "/api/me", Some(&admin.access_token)).await;
+    let email = me["email"].as_str().expect("staff email").to_string();
+    let (known_status, known) = post(
+        &server,
+        "/api/auth/recovery",
+        None,
+        json!({ "email": email }),
+    )
+    .await;
+    let (unknown_status, unknown) = post(
+        &server,
+        "/api/auth/recovery",
+        None,
+        json!({ "email": "nobody@example.org" }),
+    )
+    .await;
+    assert_eq!(known_status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (known_status, known),
+        (unknown_status, unknown),
+        "the same answer either way"
+    );
+
+    // The link from the mail (written to the outbox folder here).
+    let link = mystery_buyer_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the recovery mail",
+        || {
+            let dir = env.config.outbox_dir();
+            async move {
+                std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
+                    // Undo quoted-printable soft line breaks.
+                    let text = std::fs::read_to_string(entry.path())
+                        .ok()?
+                        .replace("=\r\n", "")
+                        .replace("=\n", "");
+                    let start = text.find("/recover/")?;
+                    let rest = &text[start + "/recover/".len()..];
+                    Some(
+                        rest.chars()
+                            .take_while(|c| c.is_ascii_hexdigit())
+                            .collect::<String>(),
+                    )
+                })
+            }
+        },
+    )
+    .await
+    .expect("mail written");
+    for _ in 0..2 {
+        let (status, _) = get(&server, &format!("/api/auth/recovery/{link}"), None).await;
+        assert_eq!(status, StatusCode::OK, "GET only shows");
+    }
+    let mut new_phone = SoftPasskey::new(true);
+    let (ceremony, credential) = register_credential(
+        &server,
+        &origin(&env),
+        &format!("/api/auth/recovery/{link}/passkey"),
+        &mut new_phone,
+    )
+    .await;
+    let (status, tokens) = post(
+        &server,
+        "/api/auth/passkey/finish",
+        None,
+        json!({ "ceremony_id": ceremony, "credential": credential, "device_name": "new phone" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["user_id"], admin.user_id.as_str());
+    let (status, body) = post(
+        &server,
+        &format!("/api/auth/recovery/{link}/passkey"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+
+    // A second link expires after 15 minutes.
+    post(
+        &server,
+        "/api/auth/recovery",
+        None,
+        json!({ "email": me["email"] }),
+    )
+    .await;
+    clock.advance(Duration::minutes(16));
+    let db = env.database().await;
+    let expired = db
+        .read(|conn| {
+            use diesel::prelude::*;
+            use mystery_buyer_server::db::{Conn, schema::recovery_links::dsl::*};
+            match conn {
+                Conn::Sqlite(c) => recovery_links
+                    .filter(used_at.is_null())
+                    .select(token_hash)
+                    .load::<String>(&mut **c),
+                Conn::Pg(c) => recovery_links
+                    .filter(used_at.is_null())
+                    .select(token_hash)
+                    .load::<String>(&mut **c),
+            }
+            .map_err(mystery_buyer_server::db::DbError::from)
+        })
+        .await
+        .expect("links");
+    assert_eq!(expired.len(), 1, "one unused link is left");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_trigger_and_recover() {
+    let env = TestEnv::with(
+        Backend::SqliteFs,
+        &[("MB_RATE_LIMIT_ACCOUNT_PER_MINUTE", "3")],
+    );
+    let clock = clock();
+    let server = env.start_with_clock(clock.clone()).await;
+    let ask = || {
+        post(
+            &server,
+            "/api/auth/recovery",
+            None,
+            json!({ "email": "someone@example.org" }),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(ask().await.0, StatusCode::ACCEPTED);
+    }
+    let response = server
+        .http
+        .post(server.url("/api/auth/recovery"))
+        .json(&json!({ "email": "someone@example.org" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "rate_limited");
+    // Another account is not affected; the limit lifts with the next minute.
+    assert_eq!(
+        post(
+            &server,
+            "/api/auth/recovery",
+            None,
+            json!({ "email": "other@example.org" })
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    clock.advance(Duration::seconds(61));
+    assert_eq!(ask().await.0, StatusCode::ACCEPTED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_session_is_a_cookie_and_state_changes_need_the_csrf_token() {
+    let env = TestEnv::new(Backend::SqliteFs);
+    let server = env.start().await;
+    let mut admin = person(&server, &env, Role::Administrator).await;
+    let (ceremony, credential) = sign_in_credential(
+        &server,
+        &origin(&env),
+        &admin.user_id,
+        &mut admin.authenticator,
+    )
+    .await;
+    let response = server.http.post(server.url("/api/auth/sign-in/finish"))
+        .json(&json!({ "ceremony_id": ceremony, "credential": credential, "device_name": "browser", "session": "browser" }))
+        .send().await.expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("mb_session="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert!(body.get("access_token").is_none());
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_string();
+    let cookie = session.split(';').next().expect("pair").to_string();
+    let me = server
+        .http
+        .get(server.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(me.status(), StatusCode::OK);
+    let without = server
+        .http
+        .post(server.url("/api/auth/sign-out"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    let with = server
+        .http
+        .post(server.url("/api/auth/sign-out"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(with.status(), StatusCode::NO_CONTENT);
+    let after = server
+        .http
+        .get(server.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
