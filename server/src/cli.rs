@@ -74,6 +74,8 @@ pub enum MailCommand {
 
 /// Runs one command to completion.
 pub async fn dispatch(command: Command, config: Config) -> ExitCode {
+    // Operator commands answer with one line; the server also logs it.
+    let serving = matches!(command, Command::Serve);
     let result = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
@@ -94,7 +96,9 @@ pub async fn dispatch(command: Command, config: Config) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            tracing::error!(error = %message, "stopped");
+            if serving {
+                tracing::error!(error = %message, "stopped");
+            }
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }

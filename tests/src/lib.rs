@@ -306,6 +306,53 @@ pub async fn wait_for_mail(subject: &str, limit: Duration) -> Result<ReceivedMai
     wait_for_mail_in("MB_TEST_SMTP_MAILDIR", subject, limit).await
 }
 
+/// Waits for a mail to `recipient` with `subject` on the plain SMTP server.
+pub async fn wait_for_mail_to(
+    recipient: &str,
+    subject: &str,
+    limit: Duration,
+) -> Result<ReceivedMail> {
+    let maildir = PathBuf::from(service_var("MB_TEST_SMTP_MAILDIR"));
+    let (recipient, subject) = (recipient.to_string(), subject.to_string());
+    eventually(limit, &format!("a mail to {recipient}"), || {
+        let (maildir, recipient, subject) = (maildir.clone(), recipient.clone(), subject.clone());
+        async move {
+            for sub in ["new", "cur"] {
+                let Ok(entries) = std::fs::read_dir(maildir.join(sub)) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let Ok(raw) = std::fs::read_to_string(entry.path()) else {
+                        continue;
+                    };
+                    let mail = ReceivedMail { raw };
+                    if mail.header("Subject").as_deref() == Some(subject.as_str())
+                        && mail.header("To").is_some_and(|to| to.contains(&recipient))
+                    {
+                        return Some(mail);
+                    }
+                }
+            }
+            None
+        }
+    })
+    .await
+    .context("mail did not arrive")
+}
+
+/// The token of the first `/<kind>/<token>` link in a mail's text (quoted-
+/// printable soft line breaks undone).
+pub fn link_token_in(text: &str, kind: &str) -> Option<String> {
+    let text = text.replace("=\r\n", "").replace("=\n", "");
+    let marker = format!("/{kind}/");
+    let start = text.find(&marker)? + marker.len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (token.len() == 64).then_some(token)
+}
+
 /// As [`wait_for_mail`], on the SMTP server whose maildir is in the
 /// variable `maildir_var` (`MB_TEST_SMTP_STARTTLS_MAILDIR`, `MB_TEST_SMTPS_MAILDIR`).
 pub async fn wait_for_mail_in(

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::AppState;
+use super::{AppState, Deferred};
 use crate::{
     auth::{
         Actor, Role, audit, invitations,
@@ -633,9 +633,9 @@ pub async fn start_add_passkey(
 pub async fn finish_add_passkey(
     state: web::Data<AppState>,
     actor: Actor,
-    body: web::Json<FinishAddPasskey>,
-) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    body: Deferred<web::Json<FinishAddPasskey>>,
+) -> actix_web::Result<HttpResponse> {
+    let body = body?.into_inner();
     let name = sessions::clean_device_name(&body.name)?;
     let now = state.clock.now();
     let webauthn = state.webauthn.clone();

@@ -29,6 +29,11 @@ pub mod docs;
 pub mod ops;
 pub mod users;
 
+/// A body or query extracted without failing the request yet: handlers
+/// that take an [`Actor`](crate::auth::Actor) check the caller first, so a
+/// stranger learns nothing from how their body was judged.
+pub type Deferred<T> = Result<T, actix_web::Error>;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
+use super::{AppState, Deferred};
 use crate::{
     auth::{
         Actor, Role, audit,
@@ -111,9 +111,10 @@ pub async fn invite(
     state: web::Data<AppState>,
     req: HttpRequest,
     actor: Actor,
-    body: web::Json<NewInvitation>,
-) -> Result<HttpResponse, ApiError> {
+    body: Deferred<web::Json<NewInvitation>>,
+) -> actix_web::Result<HttpResponse> {
     actor.require(&[Role::Administrator, Role::Coordinator])?;
+    let body = body?;
     rate_limit::check(&state, &req, "invitation", Some(&actor.user_id)).await?;
     let now = state.clock.now();
     let config = state.config.clone();
@@ -140,9 +141,10 @@ pub async fn invite(
 pub async fn list_users(
     state: web::Data<AppState>,
     actor: Actor,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+    query: Deferred<web::Query<ListQuery>>,
+) -> actix_web::Result<HttpResponse> {
     actor.require(&[Role::Administrator])?;
+    let query = query?;
     let (limit, offset) = page(&query)?;
     let role = query.role.map(Role::as_str);
     let rows = state
@@ -163,9 +165,10 @@ pub async fn list_users(
 pub async fn list_volunteers(
     state: web::Data<AppState>,
     actor: Actor,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+    query: Deferred<web::Query<ListQuery>>,
+) -> actix_web::Result<HttpResponse> {
     actor.require(&[Role::Administrator, Role::Coordinator])?;
+    let query = query?;
     let (limit, offset) = page(&query)?;
     let rows = state
         .db

@@ -534,3 +534,273 @@ async fn a_browser_session_is_a_cookie_and_state_changes_need_the_csrf_token() {
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user.
+    AnyUser,
+    /// Only these roles; the others get 403, no session gets 401.
+    Roles(&'static [Role]),
+}
+
+/// The access table of `security.md`, route by route. A route missing here
+/// fails the matrix test, so every new route must be placed in it.
+fn access(method: &str, path: &str) -> Option<Access> {
+    use Access::*;
+    const ADMIN: &[Role] = &[Role::Administrator];
+    const STAFF_INVITERS: &[Role] = &[Role::Administrator, Role::Coordinator];
+    Some(match (method, path) {
+        ("get", "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json") => Public,
+        ("post", "/api/auth/sign-out") => AnyUser,
+        (_, p) if p.starts_with("/api/auth/") => Public,
+        ("get", "/api/me") => AnyUser,
+        ("get" | "post", "/api/me/passkeys") => AnyUser,
+        ("post", "/api/me/passkeys/finish") => AnyUser,
+        ("delete", "/api/me/passkeys/{id}") => AnyUser,
+        ("post", "/api/invitations") => Roles(STAFF_INVITERS),
+        ("get", "/api/volunteers") => Roles(STAFF_INVITERS),
+        ("get", "/api/users") => Roles(ADMIN),
+        ("get", "/api/users/{id}/personal-data" | "/api/users/{id}/devices") => Roles(ADMIN),
+        ("post", "/api/users/{id}/disable" | "/api/users/{id}/enable") => Roles(ADMIN),
+        ("delete", "/api/devices/{id}") => Roles(ADMIN),
+        _ => return None,
+    })
+}
+
+/// Every route of the OpenAPI document, called without a session and as
+/// each role, answers as the access table says (and never with a 5xx).
+#[tokio::test]
+async fn every_route_answers_each_role_as_the_access_table_says() {
+    let env = TestEnv::with(
+        Backend::SqliteFs,
+        &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")],
+    );
+    let server = env.start().await;
+    let mut people = Vec::new();
+    for role in Role::ALL {
+        people.push(person(&server, &env, role).await);
+    }
+    let (_, document) = get(&server, "/api/openapi.json", None).await;
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                routes.push((method.to_string(), path.clone()));
+            }
+        }
+    }
+    // Signing out ends the session the other calls use: last.
+    routes.sort_by_key(|(_, path)| path == "/api/auth/sign-out");
+    assert!(routes.len() >= 20, "{routes:?}");
+    let mut missing = Vec::new();
+    for (method, path) in &routes {
+        let Some(rule) = access(method, path) else {
+            missing.push(format!("{method} {path}"));
+            continue;
+        };
+        let concrete = path
+            .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{token}", &"0".repeat(64));
+        let callers: Vec<(Option<Role>, Option<&str>)> = std::iter::once((None, None))
+            .chain(
+                people
+                    .iter()
+                    .map(|p| (Some(p.role), Some(p.access_token.as_str()))),
+            )
+            .collect();
+        for (role, token) in callers {
+            let mut request = server.http.request(
+                method.to_uppercase().parse().expect("method"),
+                server.url(&concrete),
+            );
+            if method != "get" && method != "delete" {
+                request = request.json(&json!({}));
+            }
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let status = request.send().await.expect("send").status();
+            let who = role.map_or("no session".to_string(), |r| r.to_string());
+            assert!(status.as_u16() < 500, "{method} {path} as {who}: {status}");
+            match (rule, role) {
+                (Access::Public, _) => assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{method} {path} as {who}: {status}"
+                ),
+                (_, None) => {
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} as {who}")
+                }
+                (Access::AnyUser, Some(_)) => assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{method} {path} as {who}: {status}"
+                ),
+                (Access::Roles(allowed), Some(role)) if allowed.contains(&role) => assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{method} {path} as {who}: {status}"
+                ),
+                (Access::Roles(_), Some(_)) => {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {who}")
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routes missing from the access table: {missing:?}"
+    );
+    server.stop().await;
+}
+
+#[cfg(feature = "services")]
+#[tokio::test]
+async fn invitation_and_recovery_mails_arrive_at_the_smtp_server_and_work() {
+    use mystery_buyer_tests::{link_token_in, service_var, wait_for_mail_to};
+    let smtp = service_var("MB_TEST_SMTP_URL");
+    let env = TestEnv::with(Backend::PostgresGarage, &[("MB_SMTP_URL", &smtp)]);
+    let server = env.start().await;
+    let coordinator = person(&server, &env, Role::Coordinator).await;
+    let email = format!("{}@example.org", unique("vol"));
+    let (status, body) = post(
+        &server,
+        "/api/invitations",
+        Some(&coordinator.access_token),
+        json!({ "role": "volunteer", "email": email }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A coordinator may not invite staff.
+    let (status, _) = post(
+        &server,
+        "/api/invitations",
+        Some(&coordinator.access_token),
+        json!({ "role": "administrator", "email": format!("{}@example.org", unique("x")) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let mail = wait_for_mail_to(
+        &email,
+        "Your invitation to Mystery Buyer",
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("the invitation arrives");
+    let token = link_token_in(&mail.raw, "invitations").expect("link in the mail");
+    let mut phone = SoftPasskey::new(true);
+    let (status, tokens) = accept_invitation(&server, &env, &token, &mut phone, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["role"], "volunteer");
+
+    let (status, _) = post(
+        &server,
+        "/api/auth/recovery",
+        None,
+        json!({ "email": email }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mail = wait_for_mail_to(
+        &email,
+        "Add a new passkey to your Mystery Buyer account",
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("the recovery mail arrives");
+    let token = link_token_in(&mail.raw, "recover").expect("link in the mail");
+    let (status, _) = get(&server, &format!("/api/auth/recovery/{token}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}
+
+/// `admin create` invites the first administrator once; `admin session`
+/// issues tokens for an active user and records it.
+#[tokio::test]
+async fn the_admin_commands_create_the_first_administrator_and_issue_sessions() {
+    let env = TestEnv::new(Backend::SqliteFs);
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(mystery_buyer_tests::binary());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MB_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .envs(env.env_vars())
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let created = run(&[
+        "admin",
+        "create",
+        "--email",
+        "Boss@Example.org",
+        "--name",
+        "Boss",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&created.stdout).to_string();
+    let token = mystery_buyer_tests::link_token_in(&stdout, "invitations").expect("link printed");
+    let again = run(&["admin", "create", "--email", "other@example.org"]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("administrator already"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    // Not active yet: no session.
+    let early = run(&[
+        "admin",
+        "session",
+        "--email",
+        "boss@example.org",
+        "--device",
+        "scanner",
+    ]);
+    assert!(!early.status.success());
+
+    let server = env.start().await;
+    let mut key = SoftPasskey::new(true);
+    let (status, body) = accept_invitation(&server, &env, &token, &mut key, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role"], "administrator");
+    let issued = run(&[
+        "admin",
+        "session",
+        "--email",
+        "boss@example.org",
+        "--device",
+        "scanner",
+    ]);
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let tokens: Value = serde_json::from_slice(&issued.stdout).expect("JSON tokens");
+    let (status, me) = get(&server, "/api/me", tokens["access_token"].as_str()).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["email"], "boss@example.org");
+    let db = env.database().await;
+    let session_id = tokens["session_id"].as_str().expect("session").to_string();
+    let audit = db
+        .read(move |conn| {
+            mystery_buyer_server::db::identity::audit_of(conn, "session", &session_id)
+                .map_err(mystery_buyer_server::db::DbError::from)
+        })
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "session.issue_by_operator"),
+        "{audit:?}"
+    );
+    server.stop().await;
+}
