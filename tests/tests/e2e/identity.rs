@@ -301,9 +301,9 @@ on_each_backend! {
     }
 }
 
-#[tokio::test]
-async fn recovery_answers_alike_is_single_use_and_expires() {
-    let env = TestEnv::new(Backend::SqliteFs);
+on_each_backend! {
+async fn recovery_answers_alike_is_single_use_and_expires(backend: Backend) {
+    let env = TestEnv::new(backend);
     let clock = clock();
     let server = env.start_with_clock(clock.clone()).await;
     let admin = person(&server, &env, Role::Administrator).await;
@@ -415,13 +415,29 @@ async fn recovery_answers_alike_is_single_use_and_expires() {
         .await
         .expect("links");
     assert_eq!(expired.len(), 1, "one unused link is left");
+    let second = mystery_buyer_tests::eventually(std::time::Duration::from_secs(20), "the second recovery mail", || {
+        let dir = env.config.outbox_dir();
+        let used = link.clone();
+        async move {
+            std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                mystery_buyer_tests::link_token_in(&text, "recover").filter(|t| *t != used)
+            })
+        }
+    })
+    .await
+    .expect("second mail written");
+    let (status, body) = get(&server, &format!("/api/auth/recovery/{second}"), None).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["code"], "link_expired");
     server.stop().await;
 }
+}
 
-#[tokio::test]
-async fn rate_limits_trigger_and_recover() {
+on_each_backend! {
+async fn rate_limits_trigger_and_recover(backend: Backend) {
     let env = TestEnv::with(
-        Backend::SqliteFs,
+        backend,
         &[("MB_RATE_LIMIT_ACCOUNT_PER_MINUTE", "3")],
     );
     let clock = clock();
@@ -463,6 +479,7 @@ async fn rate_limits_trigger_and_recover() {
     clock.advance(Duration::seconds(61));
     assert_eq!(ask().await.0, StatusCode::ACCEPTED);
     server.stop().await;
+}
 }
 
 #[tokio::test]
@@ -801,6 +818,57 @@ async fn the_admin_commands_create_the_first_administrator_and_issue_sessions() 
             .iter()
             .any(|a| a.action == "session.issue_by_operator"),
         "{audit:?}"
+    );
+    server.stop().await;
+}
+
+/// `X-Forwarded-For` names the client only when a trusted proxy sends it.
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let limit = [("MB_RATE_LIMIT_IP_PER_MINUTE", "2")];
+    let ask = |server: &mystery_buyer_tests::TestServer, client: &str| {
+        server
+            .http
+            .post(server.url("/api/auth/sign-in"))
+            .header("x-forwarded-for", format!("203.0.113.9, {client}"))
+            .json(&json!({ "email": "nobody@example.org" }))
+            .send()
+    };
+    // Behind a trusted proxy: each forwarded client has its own budget.
+    let env = TestEnv::with(
+        Backend::SqliteFs,
+        &[limit[0], ("MB_TRUSTED_PROXIES", "[\"127.0.0.1\"]")],
+    );
+    let server = env.start().await;
+    for _ in 0..2 {
+        assert_eq!(
+            ask(&server, "198.51.100.1").await.expect("send").status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        ask(&server, "198.51.100.1").await.expect("send").status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        ask(&server, "198.51.100.2").await.expect("send").status(),
+        StatusCode::BAD_REQUEST
+    );
+    server.stop().await;
+    // No trusted proxy: the header is ignored and the peer is the client.
+    let env = TestEnv::with(Backend::SqliteFs, &limit);
+    let server = env.start().await;
+    assert_eq!(
+        ask(&server, "198.51.100.1").await.expect("send").status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        ask(&server, "198.51.100.2").await.expect("send").status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        ask(&server, "198.51.100.3").await.expect("send").status(),
+        StatusCode::TOO_MANY_REQUESTS
     );
     server.stop().await;
 }
