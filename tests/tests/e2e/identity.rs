@@ -216,6 +216,16 @@ on_each_backend! {
         let (status, body) = post(&server, &format!("/api/users/{}/disable", volunteer.user_id), Some(&admin.access_token), json!({})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "disabled");
+        let (status, devices) = get(&server, &format!("/api/users/{}/devices", volunteer.user_id), Some(&admin.access_token)).await;
+        assert_eq!(status, StatusCode::OK, "{devices}");
+        let devices = devices.as_array().expect("list").clone();
+        assert_eq!(devices.len(), 1);
+        assert!(devices[0]["revoked_at"].is_string(), "{devices:?}");
+        let (status, users) = get(&server, "/api/users?role=volunteer", Some(&admin.access_token)).await;
+        assert_eq!(status, StatusCode::OK, "{users}");
+        assert!(users.as_array().expect("list").iter().any(|u| u["id"] == volunteer.user_id.as_str() && u["status"] == "disabled"));
+        let (status, _) = get(&server, "/api/users?limit=100000", Some(&admin.access_token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, _) = get(&server, "/api/me", Some(&volunteer.access_token)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _) = post(&server, "/api/auth/token", None, json!({ "refresh_token": volunteer.refresh_token })).await;
