@@ -492,9 +492,9 @@ async fn rate_limits_trigger_and_recover(backend: Backend) {
 }
 }
 
-#[tokio::test]
-async fn a_browser_session_is_a_cookie_and_state_changes_need_the_csrf_token() {
-    let env = TestEnv::new(Backend::SqliteFs);
+on_each_backend! {
+async fn a_browser_session_is_a_cookie_and_state_changes_need_the_csrf_token(backend: Backend) {
+    let env = TestEnv::new(backend);
     let server = env.start().await;
     let mut admin = person(&server, &env, Role::Administrator).await;
     let (ceremony, credential) = sign_in_credential(
@@ -561,6 +561,7 @@ async fn a_browser_session_is_a_cookie_and_state_changes_need_the_csrf_token() {
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
+}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy)]
@@ -597,12 +598,12 @@ fn access(method: &str, path: &str) -> Option<Access> {
     })
 }
 
+on_each_backend! {
 /// Every route of the OpenAPI document, called without a session and as
 /// each role, answers as the access table says (and never with a 5xx).
-#[tokio::test]
-async fn every_route_answers_each_role_as_the_access_table_says() {
+async fn every_route_answers_each_role_as_the_access_table_says(backend: Backend) {
     let env = TestEnv::with(
-        Backend::SqliteFs,
+        backend,
         &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")],
     );
     let server = env.start().await;
@@ -679,6 +680,7 @@ async fn every_route_answers_each_role_as_the_access_table_says() {
         "routes missing from the access table: {missing:?}"
     );
     server.stop().await;
+}
 }
 
 #[cfg(feature = "services")]
