@@ -1,0 +1,345 @@
+//! The records a volunteer's device holds, exactly as a pull delivers them
+//! (`put` carries the whole current record). Fields a device may edit are
+//! merge types with their stamps, so the device can predict the outcome of
+//! its own pending edits; fields only coordinators or the server write are
+//! plain values.
+//!
+//! Compatibility: a field added later gets `#[serde(default)]`, and a record
+//! kind an older app does not know decodes as [`Record::Unknown`], so a newer
+//! server never breaks an older app.
+
+use serde::{Deserialize, Serialize};
+
+use crate::merge::{Lww, StatusReg, Withdrawal};
+
+/// The kinds of synced record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Task,
+    Purchase,
+    Evidence,
+    Shipment,
+    Note,
+    Reimbursement,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Task,
+        Kind::Purchase,
+        Kind::Evidence,
+        Kind::Shipment,
+        Kind::Note,
+        Kind::Reimbursement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Task => "task",
+            Kind::Purchase => "purchase",
+            Kind::Evidence => "evidence",
+            Kind::Shipment => "shipment",
+            Kind::Note => "note",
+            Kind::Reimbursement => "reimbursement",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A task's status. The workflow runs `offered → accepted → purchased →
+/// shipped → at_relay → forwarded → at_lab → tested → closed`; `declined`,
+/// `expired` and `cancelled` end a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Offered,
+    Accepted,
+    Declined,
+    Expired,
+    Cancelled,
+    Purchased,
+    Shipped,
+    AtRelay,
+    Forwarded,
+    AtLab,
+    Tested,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 12] = [
+        Status::Offered,
+        Status::Accepted,
+        Status::Declined,
+        Status::Expired,
+        Status::Cancelled,
+        Status::Purchased,
+        Status::Shipped,
+        Status::AtRelay,
+        Status::Forwarded,
+        Status::AtLab,
+        Status::Tested,
+        Status::Closed,
+    ];
+
+    /// The join order within one generation (see [`StatusReg`]): the
+    /// declaration order above.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
+    /// Whether this status ends the generation (only a coordinator goes on
+    /// from it, by starting a new generation).
+    pub fn ends_generation(self) -> bool {
+        matches!(self, Status::Declined | Status::Expired | Status::Cancelled)
+    }
+
+    /// The statuses a volunteer may set from the app. The rest belong to
+    /// coordinators, relay stations, the lab and the server.
+    pub fn volunteer_may_set(self) -> bool {
+        matches!(
+            self,
+            Status::Accepted | Status::Declined | Status::Purchased | Status::Shipped
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Offered => "offered",
+            Status::Accepted => "accepted",
+            Status::Declined => "declined",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::Purchased => "purchased",
+            Status::Shipped => "shipped",
+            Status::AtRelay => "at_relay",
+            Status::Forwarded => "forwarded",
+            Status::AtLab => "at_lab",
+            Status::Tested => "tested",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An amount of money in minor units (cents, fen) of an ISO 4217 currency.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: String,
+}
+
+impl Money {
+    pub fn new(minor: i64, currency: impl Into<String>) -> Self {
+        Self {
+            minor,
+            currency: currency.into(),
+        }
+    }
+}
+
+/// One entry of a task's status history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub generation: u32,
+    pub status: Status,
+    pub at_us: i64,
+}
+
+/// A buying task as its volunteer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub status: StatusReg,
+    /// Every status the task has had, oldest first, across generations.
+    #[serde(default)]
+    pub history: Vec<StatusChange>,
+    pub title: String,
+    /// The buying instructions written by the coordinator.
+    #[serde(default)]
+    pub instructions: String,
+    #[serde(default)]
+    pub listing_url: String,
+    #[serde(default)]
+    pub shop_name: String,
+    #[serde(default)]
+    pub platform: String,
+    #[serde(default)]
+    pub category: String,
+    /// The most the volunteer may spend.
+    #[serde(default)]
+    pub price_cap: Option<Money>,
+    /// Buy before this instant.
+    #[serde(default)]
+    pub deadline_us: Option<i64>,
+}
+
+/// A purchase the volunteer made for a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub id: String,
+    pub task_id: String,
+    pub order_number: Lww<String>,
+    pub amount: Lww<Money>,
+    pub purchased_at_us: Lww<i64>,
+    /// The shop's name as the volunteer saw it on the platform.
+    pub shop_name: Lww<String>,
+    #[serde(default)]
+    pub withdrawal: Withdrawal,
+}
+
+/// What a piece of evidence shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    ListingPhoto,
+    ProductPhoto,
+    OrderScreenshot,
+    PaymentScreenshot,
+    ChatLog,
+    ShippingInfo,
+    ParcelPhoto,
+    Receipt,
+}
+
+/// Where the evidence's file stands. Written only by the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceStatus {
+    /// The record is known; its file has not arrived (or not been checked).
+    #[default]
+    Pending,
+    /// The file arrived and matched the declared hash.
+    Verified,
+    /// The file arrived and was refused.
+    Refused,
+}
+
+/// The metadata of one evidence file. The file itself travels by upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub id: String,
+    pub task_id: String,
+    pub kind: EvidenceKind,
+    /// Lower-case hex SHA-256 of the file, computed on the phone.
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
+    pub captured_at_us: i64,
+    pub note: Lww<String>,
+    #[serde(default)]
+    pub status: EvidenceStatus,
+    #[serde(default)]
+    pub withdrawal: Withdrawal,
+}
+
+/// How the parcel travels from the shop. One per task; its id is the
+/// task's id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub task_id: String,
+    #[serde(default)]
+    pub carrier: Option<Lww<String>>,
+    #[serde(default)]
+    pub tracking_number: Option<Lww<String>>,
+}
+
+/// A free-text note on a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub task_id: String,
+    pub body: Lww<String>,
+    #[serde(default)]
+    pub withdrawal: Withdrawal,
+}
+
+/// Where a reimbursement request stands. Written only by coordinators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReimbursementStatus {
+    #[default]
+    Requested,
+    Approved,
+    Rejected,
+    Paid,
+}
+
+/// A volunteer's request to be paid back for a purchase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reimbursement {
+    pub id: String,
+    pub task_id: String,
+    pub amount: Money,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub status: ReimbursementStatus,
+    /// Why a coordinator rejected it.
+    #[serde(default)]
+    pub decision_reason: Option<String>,
+    #[serde(default)]
+    pub withdrawal: Withdrawal,
+}
+
+/// Any synced record, tagged by `kind`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Task(Task),
+    Purchase(Purchase),
+    Evidence(Evidence),
+    Shipment(Shipment),
+    Note(Note),
+    Reimbursement(Reimbursement),
+    /// A kind this version of the crate does not know (added by a newer
+    /// server). Apps keep it out of their views.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Record {
+    pub fn kind(&self) -> Option<Kind> {
+        Some(match self {
+            Record::Task(_) => Kind::Task,
+            Record::Purchase(_) => Kind::Purchase,
+            Record::Evidence(_) => Kind::Evidence,
+            Record::Shipment(_) => Kind::Shipment,
+            Record::Note(_) => Kind::Note,
+            Record::Reimbursement(_) => Kind::Reimbursement,
+            Record::Unknown => return None,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Record::Task(r) => &r.id,
+            Record::Purchase(r) => &r.id,
+            Record::Evidence(r) => &r.id,
+            Record::Shipment(r) => &r.task_id,
+            Record::Note(r) => &r.id,
+            Record::Reimbursement(r) => &r.id,
+            Record::Unknown => "",
+        }
+    }
+
+    /// The task the record belongs to (a task belongs to itself).
+    pub fn task_id(&self) -> &str {
+        match self {
+            Record::Task(r) => &r.id,
+            Record::Purchase(r) => &r.task_id,
+            Record::Evidence(r) => &r.task_id,
+            Record::Shipment(r) => &r.task_id,
+            Record::Note(r) => &r.task_id,
+            Record::Reimbursement(r) => &r.task_id,
+            Record::Unknown => "",
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The client replica: what an app keeps on the device.
+//!
+//! It holds the records the server confirmed (as last pulled) and a queue of
+//! the user's mutations not yet confirmed. What the user sees is the
+//! confirmed records with the queue applied on top ([`Replica::view`]), so a
+//! change shows at once, offline. Pushing sends the queue; pulling replaces
+//! confirmed records and drops queued mutations the server reports as
+//! processed (their effects are then in the pulled records: the rebase). A
+//! reset from the server clears the confirmed records only; the queue
+//! survives every reset, so no unpushed mutation is ever dropped.
+//!
+//! The replica is serialisable: an app saves it after every step.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    hlc::{Hlc, Stamp},
+    mutations::{Mutation, Rejection},
+    records::{Kind, Record},
+    wire::{
+        Change, DeviceRegistered, MutationEnvelope, Outcome, PullResponse, PushRequest,
+        PushResponse, Stop,
+    },
+};
+
+/// A mutation waiting for the server to confirm it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub seq: u64,
+    pub stamp: Stamp,
+    pub mutation: Mutation,
+}
+
+/// A mutation the server refused or held for review: the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    pub seq: u64,
+    pub mutation: Mutation,
+    /// `true` when kept for a coordinator's review rather than refused.
+    pub held: bool,
+    pub reason: Rejection,
+}
+
+/// The key of a record in a replica.
+pub type Key = (Kind, String);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    device_id: String,
+    hlc: Hlc,
+    /// The last sequence number given to a mutation.
+    last_seq: u64,
+    /// The highest number the server reported processed.
+    acked: u64,
+    confirmed: BTreeMap<Key, Record>,
+    pending: Vec<Pending>,
+    cursor: Option<String>,
+    refused: Vec<Refused>,
+}
+
+impl Replica {
+    /// A replica for a device the server just registered (or a re-install
+    /// that registered again).
+    pub fn new(device: &DeviceRegistered) -> Self {
+        Self {
+            device_id: device.device_id.clone(),
+            hlc: Hlc::new(device.node.clone()),
+            last_seq: device.last_processed,
+            acked: device.last_processed,
+            confirmed: BTreeMap::new(),
+            pending: Vec::new(),
+            cursor: None,
+            refused: Vec::new(),
+        }
+    }
+
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// Records a user's change: checked, stamped with the device clock
+    /// (`now_us`), queued and shown at once. Refused here, without queueing,
+    /// when its arguments are malformed or it cannot apply to what the user
+    /// sees.
+    pub fn mutate(&mut self, now_us: i64, mutation: Mutation) -> Result<u64, Rejection> {
+        mutation.validate()?;
+        let view = self.view();
+        let stamp = self.hlc.tick(now_us);
+        mutation.apply(find_target(&view, &mutation), &stamp)?;
+        self.last_seq += 1;
+        self.pending.push(Pending {
+            seq: self.last_seq,
+            stamp,
+            mutation,
+        });
+        Ok(self.last_seq)
+    }
+
+    /// What the user sees: confirmed records with every queued mutation
+    /// applied on top, in order. A queued mutation that no longer applies
+    /// (its record left the scope) is skipped; the server will answer it.
+    pub fn view(&self) -> BTreeMap<Key, Record> {
+        let mut view = self.confirmed.clone();
+        for p in &self.pending {
+            if let Ok(applied) = p.mutation.apply(find_target(&view, &p.mutation), &p.stamp) {
+                let key = (applied.record.kind(), applied.record.id().to_owned());
+                if let (Some(kind), id) = key {
+                    view.insert((kind, id), applied.record);
+                }
+            }
+        }
+        view
+    }
+
+    /// The records the server confirmed.
+    pub fn confirmed(&self) -> &BTreeMap<Key, Record> {
+        &self.confirmed
+    }
+
+    /// Mutations not yet confirmed by a pull, oldest first.
+    pub fn pending(&self) -> &[Pending] {
+        &self.pending
+    }
+
+    /// Mutations the server refused or held; the app shows them.
+    pub fn refused(&self) -> &[Refused] {
+        &self.refused
+    }
+
+    /// The next batch to push: at most `max` mutations the server has not
+    /// processed yet, or `None` when there are none. `now_us` is the device
+    /// clock, from which the server measures its offset.
+    pub fn push_request(&self, now_us: i64, max: usize) -> Option<PushRequest> {
+        let mutations: Vec<MutationEnvelope> = self
+            .pending
+            .iter()
+            .filter(|p| p.seq > self.acked)
+            .take(max)
+            .map(|p| {
+                let (name, args) = p.mutation.encode();
+                MutationEnvelope {
+                    seq: p.seq,
+                    stamp: p.stamp.clone(),
+                    name,
+                    args,
+                }
+            })
+            .collect();
+        (!mutations.is_empty()).then(|| PushRequest {
+            v: crate::PROTOCOL_VERSION,
+            device_id: self.device_id.clone(),
+            sent_at_us: now_us,
+            mutations,
+        })
+    }
+
+    /// Takes in the server's answer to a push. Applied and duplicate
+    /// mutations stay queued (and visible) until a pull confirms them;
+    /// refused and held ones leave the queue for the refused list.
+    pub fn on_push_response(&mut self, response: &PushResponse) {
+        for result in &response.results {
+            let reason = match &result.outcome {
+                Outcome::Applied | Outcome::Duplicate => continue,
+                Outcome::Rejected(r) => (false, r.clone()),
+                Outcome::Held(r) => (true, r.clone()),
+            };
+            if let Some(at) = self.pending.iter().position(|p| p.seq == result.seq) {
+                let p = self.pending.remove(at);
+                self.refused.push(Refused {
+                    seq: p.seq,
+                    mutation: p.mutation,
+                    held: reason.0,
+                    reason: reason.1,
+                });
+            }
+        }
+        self.acked = self.acked.max(response.last_processed);
+        if let Some(Stop::Gap { resume_from }) = &response.stopped {
+            // The server lost track of mutations it had confirmed (restored
+            // from a backup): send again what is still queued from there.
+            self.acked = self.acked.min(resume_from.saturating_sub(1));
+        }
+    }
+
+    /// The cursor for the next pull (`None` for the first).
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// Takes in one page of a pull.
+    pub fn on_pull_response(&mut self, response: &PullResponse) {
+        if response.reset {
+            self.confirmed.clear();
+        }
+        for change in &response.changes {
+            match change {
+                Change::Put { record } => {
+                    if let Some(kind) = record.kind() {
+                        self.confirmed
+                            .insert((kind, record.id().to_owned()), record.clone());
+                    }
+                }
+                Change::Remove { kind, id } => {
+                    self.confirmed.remove(&(*kind, id.clone()));
+                }
+            }
+        }
+        self.cursor = Some(response.cursor.clone());
+        // The server says the effects of everything up to this number are in
+        // what was just pulled: those queued mutations are done.
+        self.pending.retain(|p| p.seq > response.last_processed);
+        self.acked = self.acked.max(response.last_processed);
+    }
+}
+
+/// The record a mutation targets in `records`: by id, and for evidence also
+/// by SHA-256 within the task (the same file twice is one record).
+pub fn find_target<'a>(
+    records: &'a BTreeMap<Key, Record>,
+    mutation: &Mutation,
+) -> Option<&'a Record> {
+    let (kind, id) = mutation.target();
+    if let Some(found) = records.get(&(kind, id.to_owned())) {
+        return Some(found);
+    }
+    if let Mutation::AddEvidence(add) = mutation {
+        return records.values().find(|r| {
+            matches!(r, Record::Evidence(e) if e.task_id == add.task_id && e.sha256 == add.sha256)
+        });
+    }
+    None
+}
