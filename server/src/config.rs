@@ -134,6 +134,22 @@ pub struct Config {
     /// Seconds SIGTERM waits for requests and jobs in flight before it
     /// releases what is left and exits. Default 20.
     pub shutdown_grace_secs: u64,
+
+    /// Most mutations one push may carry. Default 500.
+    pub sync_max_batch: usize,
+    /// Largest push body in bytes. Default 4 MiB.
+    pub sync_max_push_bytes: usize,
+    /// Most changes one pull page holds (a client may ask for fewer).
+    /// Default 500.
+    pub sync_page_size: usize,
+    /// How often an instance checks the database for changes to scopes its
+    /// open event streams watch (changes made through another instance), in
+    /// milliseconds. Changes made through this instance poke at once.
+    /// Default 1000.
+    pub sync_poll_ms: u64,
+    /// Seconds between keep-alive comments on an idle event stream, so
+    /// proxies do not close it. Default 15.
+    pub sync_keepalive_secs: u64,
     /// WebAuthn relying party id: the domain passkeys are bound to. Default:
     /// the host of `public_origin` (`localhost` in the embedded mode).
     pub webauthn_rp_id: Option<String>,
@@ -206,6 +222,11 @@ impl Default for Config {
             jobs_retry_base_ms: 5_000,
             jobs_poll_ms: 500,
             shutdown_grace_secs: 20,
+            sync_max_batch: 500,
+            sync_max_push_bytes: 4 * 1024 * 1024,
+            sync_page_size: 500,
+            sync_poll_ms: 1_000,
+            sync_keepalive_secs: 15,
             webauthn_rp_id: None,
             webauthn_rp_name: "Mystery Buyer".into(),
             webauthn_extra_origins: Vec::new(),
@@ -418,6 +439,17 @@ impl Config {
         if self.jobs_poll_ms == 0 {
             return Err(ConfigError::new("jobs_poll_ms", "must be at least 1"));
         }
+        for (name, value) in [
+            ("sync_max_batch", self.sync_max_batch as u64),
+            ("sync_max_push_bytes", self.sync_max_push_bytes as u64),
+            ("sync_page_size", self.sync_page_size as u64),
+            ("sync_poll_ms", self.sync_poll_ms),
+            ("sync_keepalive_secs", self.sync_keepalive_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be at least 1"));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .map_err(|e| ConfigError::new("log_level", e.to_string()))?;
         Ok(())
@@ -540,6 +572,11 @@ const FIELDS: &[&str] = &[
     "jobs_retry_base_ms",
     "jobs_poll_ms",
     "shutdown_grace_secs",
+    "sync_max_batch",
+    "sync_max_push_bytes",
+    "sync_page_size",
+    "sync_poll_ms",
+    "sync_keepalive_secs",
     "webauthn_rp_id",
     "webauthn_rp_name",
     "webauthn_extra_origins",

@@ -16,6 +16,7 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod storage;
+pub mod sync;
 pub mod telemetry;
 
 use crate::{
@@ -70,6 +71,9 @@ pub struct Services {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: SharedClock,
     pub refresh_key: Arc<str>,
+    /// This database's sync epoch: pull cursors from another (or a restored
+    /// copy of this one made before the epoch existed) are reset.
+    pub sync_epoch: Arc<str>,
 }
 
 impl Services {
@@ -80,10 +84,12 @@ impl Services {
         let clock: SharedClock = Arc::new(SystemClock);
         let now = db::time::to_micros(clock.now());
         let candidate = auth::new_token();
-        let refresh_key: String = db
+        let epoch_candidate = auth::new_id();
+        let (refresh_key, sync_epoch): (String, String) = db
             .write(move |conn| {
-                db::identity::secret(conn, "refresh_successor_key", &candidate, now)
-                    .map_err(db::DbError::from)
+                let key = db::identity::secret(conn, "refresh_successor_key", &candidate, now)?;
+                let epoch = db::identity::secret(conn, "sync_epoch", &epoch_candidate, now)?;
+                Ok::<_, db::DbError>((key, epoch))
             })
             .await?;
         Ok(Self {
@@ -92,6 +98,7 @@ impl Services {
             blobs,
             clock,
             refresh_key: refresh_key.into(),
+            sync_epoch: sync_epoch.into(),
         })
     }
 
@@ -110,6 +117,8 @@ pub struct RunningServer {
     handle: ServerHandle,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
     worker: Option<Worker>,
+    hub: Arc<sync::events::Hub>,
+    poller: tokio::task::JoinHandle<()>,
     pub addr: std::net::SocketAddr,
 }
 
@@ -117,6 +126,9 @@ impl RunningServer {
     /// Stops accepting, lets requests and jobs in flight finish within the
     /// grace period, releases unfinished jobs, and returns when all is done.
     pub async fn stop(self) {
+        // Event streams never end on their own: end them first.
+        self.hub.shut_down();
+        let _ = self.poller.await;
         let http = async {
             self.handle.stop(true).await;
             let _ = self.http.await;
@@ -163,6 +175,12 @@ pub async fn start(services: Services, listener: TcpListener) -> Result<RunningS
         )
     });
     let state = AppState::new(&services)?;
+    let hub = Arc::clone(&state.hub);
+    let poller = sync::events::spawn_poller(
+        Arc::clone(&hub),
+        services.db.clone(),
+        Duration::from_millis(config.sync_poll_ms),
+    );
     let addr = listener.local_addr()?;
     let mut server = HttpServer::new(move || http::app(state.clone(), |_| {}))
         .disable_signals()
@@ -182,6 +200,8 @@ pub async fn start(services: Services, listener: TcpListener) -> Result<RunningS
         handle,
         http,
         worker,
+        hub,
+        poller,
         addr,
     })
 }

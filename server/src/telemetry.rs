@@ -51,12 +51,19 @@ struct StateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
 /// This instance's metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     jobs: Family<StateLabels, Gauge>,
+    sync_mutations: Family<OutcomeLabels, Counter>,
+    sync_changes: Counter,
 }
 
 impl Default for Metrics {
@@ -90,11 +97,25 @@ impl Metrics {
             "Background jobs in the shared queue, by state",
             jobs.clone(),
         );
+        let sync_mutations = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "sync_mutations",
+            "Pushed mutations, by outcome (applied, held, duplicate, rejected)",
+            sync_mutations.clone(),
+        );
+        let sync_changes = Counter::default();
+        registry.register(
+            "sync_pulled_changes",
+            "Changes (puts and removes) delivered by pulls",
+            sync_changes.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             jobs,
+            sync_mutations,
+            sync_changes,
         }
     }
 
@@ -111,6 +132,20 @@ impl Metrics {
                 })
                 .set(n);
         }
+    }
+
+    /// Counts one pushed mutation by outcome.
+    pub fn count_mutation(&self, outcome: &str) {
+        self.sync_mutations
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// Counts changes delivered by a pull.
+    pub fn count_pulled(&self, changes: usize) {
+        self.sync_changes.inc_by(changes as u64);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -227,7 +227,8 @@ pub enum EvidenceStatus {
 pub struct Evidence {
     pub id: String,
     pub task_id: String,
-    pub kind: EvidenceKind,
+    /// What the file shows. (Not `kind`: that key tags the record.)
+    pub evidence_kind: EvidenceKind,
     /// Lower-case hex SHA-256 of the file, computed on the phone.
     pub sha256: String,
     pub size: u64,
@@ -341,5 +342,35 @@ impl Record {
             Record::Reimbursement(r) => &r.task_id,
             Record::Unknown => "",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::{NodeId, Stamp};
+
+    /// Internally tagged: a field named like the tag would be written twice
+    /// and never decode again.
+    #[test]
+    fn every_record_kind_round_trips_through_json() {
+        let stamp = Stamp::new(1, 0, NodeId::new("n"));
+        let evidence = Record::Evidence(Evidence {
+            id: "e".into(),
+            task_id: "t".into(),
+            evidence_kind: EvidenceKind::ChatLog,
+            sha256: "00".repeat(32),
+            size: 1,
+            media_type: "text/plain".into(),
+            captured_at_us: 0,
+            note: Lww::new(String::new(), stamp),
+            status: EvidenceStatus::Pending,
+            withdrawal: Withdrawal::default(),
+        });
+        let json = serde_json::to_string(&evidence).expect("encodes");
+        assert_eq!(
+            serde_json::from_str::<Record>(&json).expect("decodes"),
+            evidence
+        );
     }
 }

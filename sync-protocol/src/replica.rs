@@ -58,6 +58,11 @@ pub struct Replica {
     pending: Vec<Pending>,
     cursor: Option<String>,
     refused: Vec<Refused>,
+    /// `confirmed` with `pending` applied: kept up to date rather than
+    /// recomputed, so queueing a mutation costs one apply, not one per
+    /// mutation already queued.
+    #[serde(default)]
+    view: BTreeMap<Key, Record>,
 }
 
 impl Replica {
@@ -73,6 +78,7 @@ impl Replica {
             pending: Vec::new(),
             cursor: None,
             refused: Vec::new(),
+            view: BTreeMap::new(),
         }
     }
 
@@ -86,9 +92,12 @@ impl Replica {
     /// sees.
     pub fn mutate(&mut self, now_us: i64, mutation: Mutation) -> Result<u64, Rejection> {
         mutation.validate()?;
-        let view = self.view();
         let stamp = self.hlc.tick(now_us);
-        mutation.apply(find_target(&view, &mutation), &stamp)?;
+        let applied = mutation.apply(find_target(&self.view, &mutation), &stamp)?;
+        if let Some(kind) = applied.record.kind() {
+            self.view
+                .insert((kind, applied.record.id().to_owned()), applied.record);
+        }
         self.last_seq += 1;
         self.pending.push(Pending {
             seq: self.last_seq,
@@ -101,17 +110,21 @@ impl Replica {
     /// What the user sees: confirmed records with every queued mutation
     /// applied on top, in order. A queued mutation that no longer applies
     /// (its record left the scope) is skipped; the server will answer it.
-    pub fn view(&self) -> BTreeMap<Key, Record> {
+    pub fn view(&self) -> &BTreeMap<Key, Record> {
+        &self.view
+    }
+
+    /// Recomputes the view after the confirmed records or the queue changed
+    /// other than by [`Replica::mutate`] (the rebase).
+    fn rebase(&mut self) {
         let mut view = self.confirmed.clone();
         for p in &self.pending {
-            if let Ok(applied) = p.mutation.apply(find_target(&view, &p.mutation), &p.stamp) {
-                let key = (applied.record.kind(), applied.record.id().to_owned());
-                if let (Some(kind), id) = key {
-                    view.insert((kind, id), applied.record);
-                }
+            let applied = p.mutation.apply(find_target(&view, &p.mutation), &p.stamp);
+            if let Some((kind, applied)) = applied.ok().and_then(|a| Some((a.record.kind()?, a))) {
+                view.insert((kind, applied.record.id().to_owned()), applied.record);
             }
         }
-        view
+        self.view = view;
     }
 
     /// The records the server confirmed.
@@ -160,6 +173,7 @@ impl Replica {
     /// mutations stay queued (and visible) until a pull confirms them;
     /// refused and held ones leave the queue for the refused list.
     pub fn on_push_response(&mut self, response: &PushResponse) {
+        let mut dropped = false;
         for result in &response.results {
             let reason = match &result.outcome {
                 Outcome::Applied | Outcome::Duplicate => continue,
@@ -168,6 +182,7 @@ impl Replica {
             };
             if let Some(at) = self.pending.iter().position(|p| p.seq == result.seq) {
                 let p = self.pending.remove(at);
+                dropped = true;
                 self.refused.push(Refused {
                     seq: p.seq,
                     mutation: p.mutation,
@@ -181,6 +196,9 @@ impl Replica {
             // The server lost track of mutations it had confirmed (restored
             // from a backup): send again what is still queued from there.
             self.acked = self.acked.min(resume_from.saturating_sub(1));
+        }
+        if dropped {
+            self.rebase();
         }
     }
 
@@ -212,6 +230,7 @@ impl Replica {
         // what was just pulled: those queued mutations are done.
         self.pending.retain(|p| p.seq > response.last_processed);
         self.acked = self.acked.max(response.last_processed);
+        self.rebase();
     }
 }
 

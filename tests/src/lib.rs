@@ -17,6 +17,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 pub mod people;
+pub mod sync;
 use mystery_buyer_server::{
     RunningServer, Services,
     config::{Config, DatabaseTarget},

@@ -11,6 +11,7 @@ mod e2e {
     pub mod migrations;
     pub mod operations;
     pub mod process;
+    pub mod sync;
     #[cfg(feature = "services")]
     pub mod two_instances;
 }

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod mail_outbox;
 pub mod migrations;
 pub mod schema;
+pub mod sync;
 pub mod time;
 pub mod users;
 
@@ -182,6 +183,41 @@ impl Database {
         }
     }
 
+    /// Runs `f` in one read-only transaction that sees a single snapshot of
+    /// the database (REPEATABLE READ on PostgreSQL; on SQLite a read
+    /// transaction keeps its WAL snapshot), so several queries agree.
+    pub fn snapshot_blocking<T, E>(&self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        match &self.pools {
+            Pools::Sqlite(pool) => {
+                let mut c = pool.get().map_err(DbError::from)?;
+                diesel::Connection::transaction(&mut *c, |c| f(&mut Conn::Sqlite(c)))
+            }
+            Pools::Pg(pool) => {
+                let mut c = pool.get().map_err(DbError::from)?;
+                c.build_transaction()
+                    .repeatable_read()
+                    .read_only()
+                    .run(|c| f(&mut Conn::Pg(c)))
+            }
+        }
+    }
+
+    /// [`Database::snapshot_blocking`] on the blocking thread pool.
+    pub async fn snapshot<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.snapshot_blocking(f))
+            .await
+            .map_err(|e| E::from(DbError::Join(e.to_string())))?
+    }
+
     /// [`Database::read_blocking`] on the blocking thread pool.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -227,4 +263,16 @@ use diesel::RunQueryDsl;
 
 fn sqlite_url(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+/// Runs `f` inside a savepoint of the current transaction: whatever it wrote
+/// is undone when it returns `Err`, and the transaction goes on.
+pub fn savepoint<T, E>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        Conn::Sqlite(c) => diesel::Connection::transaction(&mut **c, |c| f(&mut Conn::Sqlite(c))),
+        Conn::Pg(c) => diesel::Connection::transaction(&mut **c, |c| f(&mut Conn::Pg(c))),
+    }
 }

@@ -185,10 +185,86 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_devices (id) {
+        id -> Text,
+        user_id -> Text,
+        node -> Text,
+        name -> Text,
+        last_processed -> BigInt,
+        last_stamp -> Nullable<Text>,
+        created_at -> BigInt,
+        last_push_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sync_scopes (scope) {
+        scope -> Text,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Text,
+        assignee_id -> Nullable<Text>,
+        generation -> Integer,
+        status -> Text,
+        created_by -> Nullable<Text>,
+        deadline_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_records (kind, id) {
+        kind -> Text,
+        id -> Text,
+        task_id -> Text,
+        author_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        version -> BigInt,
+        doc -> Text,
+        dedupe_key -> Nullable<Text>,
+        withdrawn -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_tombstones (scope, version) {
+        scope -> Text,
+        version -> BigInt,
+        kind -> Text,
+        record_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_reviews (id) {
+        id -> Text,
+        reason -> Text,
+        task_id -> Text,
+        record_kind -> Nullable<Text>,
+        record_id -> Nullable<Text>,
+        details -> Text,
+        dedupe_key -> Text,
+        created_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        resolved_by -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(volunteer_personal_data -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(device_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> device_sessions (session_id));
+diesel::joinable!(sync_records -> tasks (task_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     volunteer_personal_data,
@@ -205,4 +281,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     rate_limits,
     server_secrets,
+    sync_devices,
+    sync_scopes,
+    tasks,
+    sync_records,
+    sync_tombstones,
+    sync_reviews,
 );

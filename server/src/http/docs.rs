@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{auth, ops, users};
+use super::{auth, ops, sync, users};
 use crate::error::Problem;
 
 #[derive(OpenApi)]
@@ -25,6 +25,9 @@ use crate::error::Problem;
         auth::remove_passkey,
         users::invite, users::list_users, users::list_volunteers, users::personal_data,
         users::disable_user, users::enable_user, users::user_devices, users::revoke_device,
+        sync::register_device, sync::push, sync::pull, sync::events,
+        sync::create_task, sync::list_tasks, sync::get_task, sync::edit_task, sync::cancel_task,
+        sync::reopen_task, sync::reassign_task, sync::list_reviews, sync::resolve_review,
     ),
     components(schemas(Problem, ops::Health, ops::Readiness)),
     tags(
@@ -32,6 +35,9 @@ use crate::error::Problem;
         (name = "sign-in", description = "Invitations, recovery, passkey ceremonies and tokens"),
         (name = "account", description = "The caller's own profile and passkeys"),
         (name = "people", description = "Invitations, users, devices and personal data"),
+        (name = "sync", description = "Offline sync for the apps: devices, push, pull and the poke stream. \
+            Message shapes are the `sync-protocol` crate's `wire` module; see its docs and golden files."),
+        (name = "tasks", description = "Coordinators: buying tasks and the review list of conflicts"),
     )
 )]
 pub struct ApiDoc;

@@ -27,6 +27,7 @@ use crate::{
 pub mod auth;
 pub mod docs;
 pub mod ops;
+pub mod sync;
 pub mod users;
 
 /// A body or query extracted without failing the request yet: handlers
@@ -45,6 +46,10 @@ pub struct AppState {
     pub webauthn: Arc<webauthn_rs::Webauthn>,
     /// Derives refresh-token successors; the same on every instance.
     pub refresh_key: Arc<str>,
+    /// The database's sync epoch (in every pull cursor).
+    pub sync_epoch: Arc<str>,
+    /// This instance's event-stream listeners.
+    pub hub: Arc<crate::sync::events::Hub>,
 }
 
 impl AppState {
@@ -61,6 +66,8 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             webauthn: Arc::new(webauthn),
             refresh_key: Arc::clone(&services.refresh_key),
+            sync_epoch: Arc::clone(&services.sync_epoch),
+            hub: Arc::new(crate::sync::events::Hub::default()),
         })
     }
 }
@@ -81,6 +88,7 @@ pub fn app(
 > {
     let json_limit = state.config.max_json_body_bytes;
     let body_limit = state.config.max_body_bytes;
+    let push_limit = state.config.sync_max_push_bytes;
     let metrics = Arc::clone(&state.metrics);
     App::new()
         .app_data(web::Data::new(state))
@@ -88,7 +96,7 @@ pub fn app(
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .configure(routes)
+        .configure(|cfg| routes(cfg, push_limit))
         .configure(extra)
         .default_service(web::to(not_found))
         // Outermost last: metrics see the final status, after error mapping.
@@ -99,7 +107,7 @@ pub fn app(
 }
 
 /// The route table: every path the server answers.
-fn routes(cfg: &mut web::ServiceConfig) {
+fn routes(cfg: &mut web::ServiceConfig, push_limit: usize) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -154,7 +162,37 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/api/users/{id}/devices",
             web::get().to(users::user_devices),
         )
-        .route("/api/devices/{id}", web::delete().to(users::revoke_device));
+        .route("/api/devices/{id}", web::delete().to(users::revoke_device))
+        .route("/api/sync/devices", web::post().to(sync::register_device))
+        .service(
+            web::resource("/api/sync/push")
+                // A batch may be larger than ordinary JSON bodies.
+                .app_data(json_config(push_limit))
+                .route(web::post().to(sync::push)),
+        )
+        .route("/api/sync/pull", web::get().to(sync::pull))
+        .route("/api/sync/events", web::get().to(sync::events))
+        .service(
+            web::resource("/api/tasks")
+                .route(web::get().to(sync::list_tasks))
+                .route(web::post().to(sync::create_task)),
+        )
+        .service(
+            web::resource("/api/tasks/{id}")
+                .route(web::get().to(sync::get_task))
+                .route(web::patch().to(sync::edit_task)),
+        )
+        .route("/api/tasks/{id}/cancel", web::post().to(sync::cancel_task))
+        .route("/api/tasks/{id}/reopen", web::post().to(sync::reopen_task))
+        .route(
+            "/api/tasks/{id}/reassign",
+            web::post().to(sync::reassign_task),
+        )
+        .route("/api/reviews", web::get().to(sync::list_reviews))
+        .route(
+            "/api/reviews/{id}/resolve",
+            web::post().to(sync::resolve_review),
+        );
 }
 
 /// JSON bodies: size limit, content type, and errors as problems.

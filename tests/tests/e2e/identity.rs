@@ -580,6 +580,8 @@ fn access(method: &str, path: &str) -> Option<Access> {
     use Access::*;
     const ADMIN: &[Role] = &[Role::Administrator];
     const STAFF_INVITERS: &[Role] = &[Role::Administrator, Role::Coordinator];
+    const VOLUNTEER: &[Role] = &[Role::Volunteer];
+    const COORDINATOR: &[Role] = &[Role::Coordinator];
     Some(match (method, path) {
         ("get", "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json") => Public,
         ("post", "/api/auth/sign-out") => AnyUser,
@@ -594,6 +596,16 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("get", "/api/users/{id}/personal-data" | "/api/users/{id}/devices") => Roles(ADMIN),
         ("post", "/api/users/{id}/disable" | "/api/users/{id}/enable") => Roles(ADMIN),
         ("delete", "/api/devices/{id}") => Roles(ADMIN),
+        ("post", "/api/sync/devices" | "/api/sync/push") => Roles(VOLUNTEER),
+        ("get", "/api/sync/pull" | "/api/sync/events") => Roles(VOLUNTEER),
+        ("get" | "post", "/api/tasks") => Roles(COORDINATOR),
+        ("get" | "patch", "/api/tasks/{id}") => Roles(COORDINATOR),
+        (
+            "post",
+            "/api/tasks/{id}/cancel" | "/api/tasks/{id}/reopen" | "/api/tasks/{id}/reassign",
+        ) => Roles(COORDINATOR),
+        ("get", "/api/reviews") => Roles(COORDINATOR),
+        ("post", "/api/reviews/{id}/resolve") => Roles(COORDINATOR),
         _ => return None,
     })
 }

@@ -1,0 +1,152 @@
+//! Pull: the changes of each of the device's scopes since its cursor, read
+//! in one database snapshot. A scope's versions are bumped under its row
+//! lock, so in any snapshot they form a committed prefix: delivering every
+//! change up to the scope's counter (as read in the same snapshot) can never
+//! skip a change that commits later. The cursor is opaque to the app: the
+//! server epoch, the version reached in each scope, and the last-processed
+//! number already reported.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sync_protocol::{
+    Kind,
+    wire::{Change, PullResponse},
+};
+
+use super::volunteer_scope;
+use crate::{
+    db::{Conn, sync, time::Micros},
+    error::ApiError,
+};
+
+/// What the opaque cursor holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    /// The database's sync epoch: a restored or different database has
+    /// another, and its cursors mean nothing here.
+    e: String,
+    /// Version reached per scope.
+    s: BTreeMap<String, i64>,
+    /// The last-processed number this cursor's pulls reported.
+    p: u64,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        hex::encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        if text.len() > 16 * 1024 {
+            return None;
+        }
+        serde_json::from_slice(&hex::decode(text).ok()?).ok()
+    }
+}
+
+/// The scopes a user's devices sync.
+pub fn scopes_of(user_id: &str) -> Vec<String> {
+    vec![volunteer_scope(user_id)]
+}
+
+/// One page of changes for the device, read inside the caller's snapshot.
+pub fn page(
+    conn: &mut Conn,
+    now: Micros,
+    epoch: &str,
+    user_id: &str,
+    device_id: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<PullResponse, ApiError> {
+    let device = sync::find_device(conn, device_id)?
+        .filter(|d| d.user_id == user_id)
+        .ok_or_else(|| ApiError::Missing("no such device".into()))?;
+    let scopes = scopes_of(user_id);
+    let current: BTreeMap<String, i64> = sync::scope_versions(conn, &scopes)?.into_iter().collect();
+
+    let given = cursor.map(Cursor::decode);
+    // A cursor is honoured only if it is ours, for exactly these scopes, and
+    // not ahead of this database (a restore from backup moves it back).
+    let usable = match &given {
+        Some(Some(c)) => {
+            c.e == epoch
+                && c.s.keys().eq(scopes.iter())
+                && c.s
+                    .iter()
+                    .all(|(scope, v)| *v >= 0 && *v <= current.get(scope).copied().unwrap_or(0))
+        }
+        _ => false,
+    };
+    let reset = given.is_some() && !usable;
+    let (mut reached, reported) = match given {
+        Some(Some(c)) if usable => (c.s, c.p),
+        _ => (scopes.iter().map(|s| (s.clone(), 0)).collect(), 0),
+    };
+
+    let mut changes = Vec::new();
+    let mut more = false;
+    for scope in &scopes {
+        let from = reached.get(scope).copied().unwrap_or(0);
+        let room = limit.saturating_sub(changes.len());
+        if room == 0 {
+            more = true;
+            break;
+        }
+        let batch = sync::changes_since(conn, scope, from, i64::try_from(room + 1).unwrap_or(1))?;
+        let full = batch.len() > room;
+        let mut last = from;
+        for change in batch.into_iter().take(room) {
+            last = change.version;
+            changes.push(match change.doc {
+                Some(doc) => Change::Put {
+                    record: serde_json::from_str(&doc).map_err(|e| {
+                        ApiError::Internal(format!(
+                            "stored {} {} does not decode: {e}",
+                            change.kind, change.id
+                        ))
+                    })?,
+                },
+                None => Change::Remove {
+                    kind: Kind::parse(&change.kind).ok_or_else(|| {
+                        ApiError::Internal(format!("unknown kind {}", change.kind))
+                    })?,
+                    id: change.id,
+                },
+            });
+        }
+        if full {
+            more = true;
+            reached.insert(scope.clone(), last);
+        } else {
+            // Everything of this scope up to its counter is delivered.
+            reached.insert(
+                scope.clone(),
+                current.get(scope).copied().unwrap_or(0).max(last),
+            );
+        }
+    }
+    // The device's number is read in the same snapshot as the data, so on
+    // the last page every effect of every mutation it counts is delivered.
+    // Mid-way, the earlier report stands.
+    let last_processed = if more {
+        reported
+    } else {
+        u64::try_from(device.last_processed).unwrap_or(0)
+    };
+    Ok(PullResponse {
+        v: sync_protocol::PROTOCOL_VERSION,
+        reset,
+        changes,
+        cursor: Cursor {
+            e: epoch.to_owned(),
+            s: reached,
+            p: last_processed,
+        }
+        .encode(),
+        more,
+        last_processed,
+        server_time_us: now,
+    })
+}

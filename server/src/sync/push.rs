@@ -1,0 +1,326 @@
+//! Push: a device's batch of mutations, processed in order inside one
+//! transaction. Each mutation runs in its own savepoint, so a refused one
+//! leaves nothing behind, and the device's last-processed number is written
+//! in the same transaction as the effects: the batch commits (and fsyncs)
+//! once, and a crash at any point leaves either all of it or none of it.
+//!
+//! Stamps are corrected before use: by the device clock's offset measured
+//! now (server time minus the `sent_at_us` the device reported) and never
+//! past server time, so a phone whose clock runs a week ahead cannot win
+//! later edits (sync.md, "honest clocks").
+
+use serde_json::json;
+use sync_protocol::{
+    Kind, Mutation, Record, Rejection, Stamp,
+    hlc::correct,
+    mutations::Effect,
+    wire::{MutationEnvelope, MutationResult, Outcome, PushRequest, PushResponse, Stop},
+};
+
+use super::{
+    Touched,
+    reviews::{self, Reason},
+    store::{self, evidence_key},
+    volunteer_scope,
+};
+use crate::{
+    db::{self, Conn, sync, time::Micros},
+    error::ApiError,
+};
+
+/// Why one mutation was not applied.
+#[derive(Debug)]
+enum Failure {
+    /// The domain refused it: answered, counted as processed.
+    Refused(Rejection),
+    /// Something of ours failed: the batch stops here.
+    Broken(ApiError),
+}
+
+impl From<diesel::result::Error> for Failure {
+    fn from(e: diesel::result::Error) -> Self {
+        Failure::Broken(e.into())
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Broken(e)
+    }
+}
+
+fn refuse(code: &str, message: &str) -> Failure {
+    Failure::Refused(Rejection::new(code, message))
+}
+
+/// The batch checks that need no database: version, size, order.
+pub fn check_batch(request: &PushRequest, max_batch: usize) -> Result<(), ApiError> {
+    if request.v != sync_protocol::PROTOCOL_VERSION {
+        return Err(ApiError::InvalidBody(format!(
+            "protocol version {} is not spoken here; use {}",
+            request.v,
+            sync_protocol::PROTOCOL_VERSION
+        )));
+    }
+    if request.mutations.len() > max_batch {
+        return Err(ApiError::InvalidBody(format!(
+            "a push carries at most {max_batch} mutations; split the batch"
+        )));
+    }
+    if request.mutations.windows(2).any(|w| w[1].seq <= w[0].seq) {
+        return Err(ApiError::InvalidBody(
+            "mutations must be in increasing `seq` order".into(),
+        ));
+    }
+    if request.mutations.iter().any(|m| m.seq == 0) {
+        return Err(ApiError::InvalidBody("`seq` starts at 1".into()));
+    }
+    Ok(())
+}
+
+/// Processes a push for `user_id` inside the caller's write transaction.
+/// Returns the answer and the scopes it changed.
+pub fn process(
+    conn: &mut Conn,
+    now: Micros,
+    user_id: &str,
+    request: &PushRequest,
+) -> Result<(PushResponse, Touched), ApiError> {
+    let device = sync::lock_device(conn, &request.device_id)?
+        .filter(|d| d.user_id == user_id)
+        .ok_or_else(|| ApiError::Missing("no such device".into()))?;
+    let offset = now.saturating_sub(request.sent_at_us);
+    let mut last = u64::try_from(device.last_processed).unwrap_or(0);
+    let mut floor: Option<Stamp> = device
+        .last_stamp
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let mut results = Vec::with_capacity(request.mutations.len());
+    let mut stopped = None;
+    let mut touched = Touched::new();
+    for envelope in &request.mutations {
+        if envelope.seq <= last {
+            results.push(MutationResult {
+                seq: envelope.seq,
+                outcome: Outcome::Duplicate,
+            });
+            continue;
+        }
+        if envelope.seq != last + 1 {
+            stopped = Some(Stop::Gap {
+                resume_from: last + 1,
+            });
+            break;
+        }
+        let outcome = if envelope.stamp.node.as_str() != device.node {
+            Outcome::Rejected(Rejection::new(
+                "foreign_stamp",
+                "a stamp must carry the node id this device was registered with",
+            ))
+        } else {
+            let stamp = correct(&envelope.stamp, offset, now, floor.as_ref());
+            let mut changed = Touched::new();
+            let result = db::savepoint(conn, |conn| {
+                apply_one(conn, now, user_id, envelope, &stamp, &mut changed)
+            });
+            floor = Some(stamp);
+            match result {
+                Ok(outcome) => {
+                    touched.append(&mut changed);
+                    outcome
+                }
+                Err(Failure::Refused(rejection)) => Outcome::Rejected(rejection),
+                Err(Failure::Broken(error)) => {
+                    tracing::warn!(seq = envelope.seq, %error, "push stopped by a failure");
+                    stopped = Some(Stop::Transient {
+                        resume_from: envelope.seq,
+                        message: "the server could not process this mutation now; push again later"
+                            .into(),
+                    });
+                    break;
+                }
+            }
+        };
+        last = envelope.seq;
+        results.push(MutationResult {
+            seq: envelope.seq,
+            outcome,
+        });
+    }
+    let floor_json = floor
+        .map(|f| serde_json::to_string(&f))
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    sync::record_push(
+        conn,
+        &device.id,
+        i64::try_from(last).unwrap_or(i64::MAX),
+        floor_json.as_deref(),
+        now,
+    )?;
+    Ok((
+        PushResponse {
+            v: sync_protocol::PROTOCOL_VERSION,
+            results,
+            last_processed: last,
+            stopped,
+            server_time_us: now,
+        },
+        touched,
+    ))
+}
+
+/// Applies one mutation of `user_id`, stamped `stamp` (already corrected).
+fn apply_one(
+    conn: &mut Conn,
+    now: Micros,
+    user_id: &str,
+    envelope: &MutationEnvelope,
+    stamp: &Stamp,
+    touched: &mut Touched,
+) -> Result<Outcome, Failure> {
+    let mutation = Mutation::decode(&envelope.name, &envelope.args).map_err(Failure::Refused)?;
+    let (kind, id) = mutation.target();
+    let scope = volunteer_scope(user_id);
+    let visible = |row: &sync::RecordRow| {
+        row.scope.as_deref() == Some(scope.as_str()) || row.author_id.as_deref() == Some(user_id)
+    };
+
+    let mut before = sync::find_record(conn, kind.as_str(), id)?;
+    if let (None, Mutation::AddEvidence(add)) = (&before, &mutation) {
+        before = sync::find_by_dedupe_key(
+            conn,
+            Kind::Evidence.as_str(),
+            &evidence_key(&add.task_id, &add.sha256),
+        )?;
+        if before.as_ref().is_some_and(|b| !visible(b)) {
+            return Err(refuse(
+                "duplicate_file",
+                "this file is already recorded for this task",
+            ));
+        }
+    }
+    if before.as_ref().is_some_and(|b| !visible(b)) {
+        return Err(refuse("not_found", "no such record"));
+    }
+    let task_id = match (&before, mutation.creates_in_task()) {
+        (Some(b), _) => b.task_id.clone(),
+        (None, Some(task)) => task.to_owned(),
+        (None, None) => return Err(refuse("not_found", "no such record")),
+    };
+    let Some(mut task) = sync::lock_task(conn, &task_id)? else {
+        return Err(refuse("not_found", "no such task"));
+    };
+    let theirs = task.assignee_id.as_deref() == Some(user_id);
+    if !theirs && !sync::left_scope(conn, &scope, Kind::Task.as_str(), &task_id)? {
+        // Never theirs: indistinguishable from a task that does not exist.
+        return Err(refuse("not_found", "no such task"));
+    }
+    if let Mutation::SetTaskStatus(m) = &mutation {
+        if !theirs {
+            return Err(refuse(
+                "task_not_yours",
+                "this task is no longer assigned to you",
+            ));
+        }
+        if !m.status.volunteer_may_set() {
+            return Err(refuse(
+                "status_not_yours",
+                "a volunteer may set accepted, declined, purchased or shipped only",
+            ));
+        }
+    }
+
+    let existing = before.as_ref().map(store::decode).transpose()?;
+    let applied = mutation
+        .apply(existing.as_ref(), stamp)
+        .map_err(Failure::Refused)?;
+
+    for effect in &applied.effects {
+        match effect {
+            Effect::MoneyOverwritten { previous, seen } => {
+                let previous_author = match previous.stamp.node.as_str() {
+                    "server" => None,
+                    node => sync::user_of_node(conn, node)?,
+                };
+                if previous_author.as_deref() != Some(user_id) {
+                    reviews::flag(
+                        conn,
+                        now,
+                        Reason::MoneyOverwrittenBlind,
+                        &task_id,
+                        Some((kind, id)),
+                        &format!("{}:{}:{}", id, stamp.wall_us, stamp.node),
+                        json!({ "previous": previous, "seen": seen, "by": user_id,
+                                "record": applied.record }),
+                    )?;
+                }
+            }
+            Effect::PurchaseAfterCancellation => {
+                reviews::flag(
+                    conn,
+                    now,
+                    Reason::PurchaseAfterCancellation,
+                    &task_id,
+                    Some((Kind::Task, &task_id)),
+                    &format!("{}:{}", task_id, task.generation),
+                    json!({ "generation": task.generation, "by": user_id }),
+                )?;
+            }
+        }
+    }
+    if let (Mutation::RecordPurchase(_), true) = (&mutation, applied.changed) {
+        let others = sync::records_of_task(conn, &task_id)?
+            .into_iter()
+            .filter(|r| r.kind == Kind::Purchase.as_str() && !r.withdrawn && r.id != id)
+            .filter(|r| r.author_id.as_deref() != Some(user_id))
+            .map(|r| r.id)
+            .collect::<Vec<_>>();
+        if !others.is_empty() {
+            reviews::flag(
+                conn,
+                now,
+                Reason::TwoPurchasesForOneTask,
+                &task_id,
+                Some((Kind::Purchase, id)),
+                &format!("{task_id}:{id}"),
+                json!({ "purchase": id, "other_purchases": others }),
+            )?;
+        }
+    }
+    if !theirs && applied.changed {
+        reviews::flag(
+            conn,
+            now,
+            Reason::RecordForReassignedTask,
+            &task_id,
+            Some((kind, id)),
+            &format!("{}:{}", kind.as_str(), id),
+            json!({ "mutation": envelope.name, "by": user_id, "record": applied.record }),
+        )?;
+    }
+    if applied.changed {
+        if let Record::Task(t) = &applied.record {
+            task.status = t.status.status.as_str().to_owned();
+            task.updated_at = now;
+            sync::update_task(conn, &task)?;
+        }
+        store::write_record(
+            conn,
+            now,
+            &applied.record,
+            &task,
+            Some(user_id),
+            before.as_ref(),
+            touched,
+        )?;
+    }
+    Ok(if theirs {
+        Outcome::Applied
+    } else {
+        Outcome::Held(Rejection::new(
+            "task_reassigned",
+            "the task was reassigned; your record is kept and a coordinator will review it",
+        ))
+    })
+}

@@ -1,0 +1,165 @@
+//! Sync clients for tests: a [`Device`] is a `sync-protocol` client replica
+//! talking HTTP to the real server, the way an app would.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sync_protocol::{
+    Mutation,
+    replica::Replica,
+    wire::{DeviceRegistered, PullResponse, PushResponse},
+};
+
+use crate::{
+    TestServer,
+    people::{Person, post},
+};
+
+/// A new client-made id (UUIDv7, as apps make them).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// One app install of a volunteer.
+pub struct Device {
+    pub replica: Replica,
+    pub token: String,
+    /// How far this device's clock is off (added to the time it is given).
+    pub skew_us: i64,
+}
+
+impl Device {
+    /// Registers a device for `person` (who must be a volunteer).
+    pub async fn register(server: &TestServer, person: &Person, name: &str) -> Self {
+        let (status, body) = post(
+            server,
+            "/api/sync/devices",
+            Some(&person.access_token),
+            json!({ "name": name }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let registered: DeviceRegistered = serde_json::from_value(body).expect("DeviceRegistered");
+        Self {
+            replica: Replica::new(&registered),
+            token: person.access_token.clone(),
+            skew_us: 0,
+        }
+    }
+
+    /// The device's own clock at true time `now_us`.
+    pub fn clock(&self, now_us: i64) -> i64 {
+        now_us + self.skew_us
+    }
+
+    /// Makes a change on the device (offline is fine).
+    pub fn mutate(&mut self, now_us: i64, mutation: Mutation) -> u64 {
+        let at = self.clock(now_us);
+        self.replica
+            .mutate(at, mutation)
+            .expect("the replica accepts the mutation")
+    }
+
+    /// Sends one batch of at most `max` mutations; `None` when none wait.
+    pub async fn push_once(
+        &mut self,
+        server: &TestServer,
+        now_us: i64,
+        max: usize,
+    ) -> Option<PushResponse> {
+        let request = self.replica.push_request(self.clock(now_us), max)?;
+        let response = server
+            .http
+            .post(server.url("/api/sync/push"))
+            .bearer_auth(&self.token)
+            .json(&request)
+            .send()
+            .await
+            .expect("push sent");
+        let status = response.status();
+        let body: Value = response.json().await.expect("push answer is JSON");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let answer: PushResponse = serde_json::from_value(body).expect("PushResponse");
+        self.replica.on_push_response(&answer);
+        Some(answer)
+    }
+
+    /// Pushes everything waiting, in batches of 50; returns the answers.
+    pub async fn push(&mut self, server: &TestServer, now_us: i64) -> Vec<PushResponse> {
+        let mut answers = Vec::new();
+        while let Some(answer) = self.push_once(server, now_us, 50).await {
+            let stopped = answer.stopped.is_some();
+            answers.push(answer);
+            if stopped {
+                break;
+            }
+        }
+        answers
+    }
+
+    /// One page of a pull.
+    pub async fn pull_page(&mut self, server: &TestServer, limit: Option<usize>) -> PullResponse {
+        let mut query = vec![("device_id", self.replica.device_id().to_owned())];
+        if let Some(cursor) = self.replica.cursor() {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let response = server
+            .http
+            .get(server.url("/api/sync/pull"))
+            .bearer_auth(&self.token)
+            .query(&query)
+            .send()
+            .await
+            .expect("pull sent");
+        let status = response.status();
+        let body: Value = response.json().await.expect("pull answer is JSON");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page: PullResponse = serde_json::from_value(body).expect("PullResponse");
+        self.replica.on_pull_response(&page);
+        page
+    }
+
+    /// Pulls until nothing more waits; returns the number of pages.
+    pub async fn pull(&mut self, server: &TestServer) -> usize {
+        let mut pages = 1;
+        while self.pull_page(server, None).await.more {
+            pages += 1;
+        }
+        pages
+    }
+
+    /// Push, then pull.
+    pub async fn sync(&mut self, server: &TestServer, now_us: i64) {
+        self.push(server, now_us).await;
+        self.pull(server).await;
+    }
+}
+
+/// A coordinator creates a task for `volunteer_id`; returns the task id.
+pub async fn create_task(
+    server: &TestServer,
+    coordinator: &Person,
+    volunteer_id: &str,
+    title: &str,
+) -> String {
+    let (status, body) = post(
+        server,
+        "/api/tasks",
+        Some(&coordinator.access_token),
+        json!({
+            "volunteer_id": volunteer_id,
+            "title": title,
+            "instructions": "Buy the cheapest variant; pay by card.",
+            "listing_url": "https://shop.example/listing/123",
+            "shop_name": "Example Flagship Store",
+            "platform": "example-mall",
+            "category": "power strips",
+            "price_cap": { "minor": 5000, "currency": "CNY" },
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().expect("task id").to_owned()
+}
