@@ -227,6 +227,10 @@ pub enum EvidenceStatus {
 pub struct Evidence {
     pub id: String,
     pub task_id: String,
+    /// On the wire `evidence_kind`: `kind` is [`Record`]'s tag, and a field
+    /// of that name collided with it (serde wrote `kind` twice, and a pull
+    /// holding any evidence failed to decode with "duplicate field").
+    #[serde(rename = "evidence_kind")]
     pub kind: EvidenceKind,
     /// Lower-case hex SHA-256 of the file, computed on the phone.
     pub sha256: String,
