@@ -472,7 +472,7 @@ impl Mutation {
             (Mutation::AddEvidence(m), None) => Ok(created(Record::Evidence(Evidence {
                 id: m.id.clone(),
                 task_id: m.task_id.clone(),
-                evidence_kind: m.kind,
+                kind: m.kind,
                 sha256: m.sha256.clone(),
                 size: m.size,
                 media_type: m.media_type.clone(),

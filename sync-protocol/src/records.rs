@@ -227,8 +227,11 @@ pub enum EvidenceStatus {
 pub struct Evidence {
     pub id: String,
     pub task_id: String,
-    /// What the file shows. (Not `kind`: that key tags the record.)
-    pub evidence_kind: EvidenceKind,
+    /// On the wire `evidence_kind`: `kind` is [`Record`]'s tag, and a field
+    /// of that name collided with it (serde wrote `kind` twice, and a pull
+    /// holding any evidence failed to decode with "duplicate field").
+    #[serde(rename = "evidence_kind")]
+    pub kind: EvidenceKind,
     /// Lower-case hex SHA-256 of the file, computed on the phone.
     pub sha256: String,
     pub size: u64,
@@ -358,7 +361,7 @@ mod tests {
         let evidence = Record::Evidence(Evidence {
             id: "e".into(),
             task_id: "t".into(),
-            evidence_kind: EvidenceKind::ChatLog,
+            kind: EvidenceKind::ChatLog,
             sha256: "00".repeat(32),
             size: 1,
             media_type: "text/plain".into(),

@@ -5,9 +5,10 @@
 //! confirmed records with the queue applied on top ([`Replica::view`]), so a
 //! change shows at once, offline. Pushing sends the queue; pulling replaces
 //! confirmed records and drops queued mutations the server reports as
-//! processed (their effects are then in the pulled records: the rebase). A
-//! reset from the server clears the confirmed records only; the queue
-//! survives every reset, so no unpushed mutation is ever dropped.
+//! processed and whose push answer the replica has seen (their effects are
+//! then in the pulled records: the rebase). A reset from the server clears
+//! the confirmed records only; the queue survives every reset, so no
+//! unpushed mutation is ever dropped.
 //!
 //! The replica is serialisable: an app saves it after every step.
 
@@ -52,8 +53,11 @@ pub struct Replica {
     hlc: Hlc,
     /// The last sequence number given to a mutation.
     last_seq: u64,
-    /// The highest number the server reported processed.
+    /// The highest number whose push answer this replica has seen.
     acked: u64,
+    // Saved as a list: JSON keys must be strings, and a tuple key made
+    // `serde_json::to_string(&replica)` fail as soon as a record was pulled.
+    #[serde(with = "records_as_list")]
     confirmed: BTreeMap<Key, Record>,
     pending: Vec<Pending>,
     cursor: Option<String>,
@@ -61,7 +65,7 @@ pub struct Replica {
     /// `confirmed` with `pending` applied: kept up to date rather than
     /// recomputed, so queueing a mutation costs one apply, not one per
     /// mutation already queued.
-    #[serde(default)]
+    #[serde(default, with = "records_as_list")]
     view: BTreeMap<Key, Record>,
 }
 
@@ -175,6 +179,11 @@ impl Replica {
     pub fn on_push_response(&mut self, response: &PushResponse) {
         let mut dropped = false;
         for result in &response.results {
+            // Only the numbers this answer names count as answered, not the
+            // server's `last_processed`: that may cover a push whose answer
+            // was lost, and a mutation whose outcome the replica never saw
+            // must be sent again, or a rejection would vanish unseen.
+            self.acked = self.acked.max(result.seq);
             let reason = match &result.outcome {
                 Outcome::Applied | Outcome::Duplicate => continue,
                 Outcome::Rejected(r) => (false, r.clone()),
@@ -191,7 +200,6 @@ impl Replica {
                 });
             }
         }
-        self.acked = self.acked.max(response.last_processed);
         if let Some(Stop::Gap { resume_from }) = &response.stopped {
             // The server lost track of mutations it had confirmed (restored
             // from a backup): send again what is still queued from there.
@@ -227,9 +235,13 @@ impl Replica {
         }
         self.cursor = Some(response.cursor.clone());
         // The server says the effects of everything up to this number are in
-        // what was just pulled: those queued mutations are done.
-        self.pending.retain(|p| p.seq > response.last_processed);
-        self.acked = self.acked.max(response.last_processed);
+        // what was just pulled: those queued mutations are done. Except the
+        // ones whose push answer never arrived (above `acked`): the server
+        // may have refused them, so they stay queued and are pushed again,
+        // and the server answers a re-sent refused mutation with its refusal.
+        // Dropping them here lost such a refusal for good.
+        let done = response.last_processed.min(self.acked);
+        self.pending.retain(|p| p.seq > done);
         self.rebase();
     }
 }
@@ -250,4 +262,32 @@ pub fn find_target<'a>(
         });
     }
     None
+}
+
+/// The confirmed records, saved as a list of records (each carries its own
+/// kind and id, which make its key).
+mod records_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Key;
+    use crate::records::Record;
+
+    pub fn serialize<S: Serializer>(
+        records: &BTreeMap<Key, Record>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(records.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<Key, Record>, D::Error> {
+        let records = Vec::<Record>::deserialize(deserializer)?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| Some(((r.kind()?, r.id().to_owned()), r)))
+            .collect())
+    }
 }

@@ -77,7 +77,10 @@ pub enum Outcome {
     /// (e.g. a purchase for a task that was reassigned meanwhile). Counts as
     /// processed; the record does not come back in the device's pulls.
     Held(Rejection),
-    /// Processed earlier; not applied again.
+    /// Processed earlier and applied; not applied again. A re-sent mutation
+    /// that was held or rejected is answered `held`/`rejected` again (the
+    /// server keeps those outcomes): the first answer may have been lost,
+    /// and the replica keeps such a mutation queued until it sees one.
     Duplicate,
     /// Refused by the domain; counts as processed. Show the message.
     Rejected(Rejection),

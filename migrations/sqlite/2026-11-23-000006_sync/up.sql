@@ -19,6 +19,18 @@ CREATE TABLE sync_devices (
 );
 CREATE INDEX sync_devices_user ON sync_devices (user_id);
 
+-- The answers to mutations that were refused or held, so a re-sent one
+-- (its first answer lost) is answered the same way again, not "duplicate".
+CREATE TABLE sync_refusals (
+    device_id TEXT NOT NULL REFERENCES sync_devices (id) ON DELETE CASCADE,
+    seq BIGINT NOT NULL,
+    held BOOLEAN NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (device_id, seq)
+);
+
 -- The version counter of each sync scope ("volunteer:<user id>"). Every
 -- write into a scope bumps it under this row's lock, so within a scope
 -- versions commit in order and a cursor never passes an uncommitted change.

@@ -199,6 +199,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync_refusals (device_id, seq) {
+        device_id -> Text,
+        seq -> BigInt,
+        held -> Bool,
+        code -> Text,
+        message -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     sync_scopes (scope) {
         scope -> Text,
         version -> BigInt,
@@ -282,6 +293,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_limits,
     server_secrets,
     sync_devices,
+    sync_refusals,
     sync_scopes,
     tasks,
     sync_records,

@@ -7,7 +7,10 @@ use diesel::prelude::*;
 
 use super::{
     Conn,
-    schema::{sync_devices, sync_records, sync_reviews, sync_scopes, sync_tombstones, tasks},
+    schema::{
+        sync_devices, sync_records, sync_refusals, sync_reviews, sync_scopes, sync_tombstones,
+        tasks,
+    },
     time::Micros,
 };
 use crate::with_conn;
@@ -134,6 +137,45 @@ pub fn record_push(
         ))
         .execute(c))?;
     Ok(())
+}
+
+/// Remembers that mutation `seq` of a device was refused (or held).
+pub fn insert_refusal(
+    conn: &mut Conn,
+    device_id: &str,
+    seq: i64,
+    held: bool,
+    code: &str,
+    message: &str,
+    now: Micros,
+) -> QueryResult<()> {
+    with_conn!(conn, c => diesel::insert_into(sync_refusals::table)
+        .values((
+            sync_refusals::device_id.eq(device_id),
+            sync_refusals::seq.eq(seq),
+            sync_refusals::held.eq(held),
+            sync_refusals::code.eq(code),
+            sync_refusals::message.eq(message),
+            sync_refusals::created_at.eq(now),
+        ))
+        .on_conflict((sync_refusals::device_id, sync_refusals::seq))
+        .do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+/// The refusals among a device's mutations `from..=to`: (seq, held, code, message).
+pub fn refusals(
+    conn: &mut Conn,
+    device_id: &str,
+    from: i64,
+    to: i64,
+) -> QueryResult<Vec<(i64, bool, String, String)>> {
+    with_conn!(conn, c => sync_refusals::table
+        .filter(sync_refusals::device_id.eq(device_id))
+        .filter(sync_refusals::seq.between(from, to))
+        .select((sync_refusals::seq, sync_refusals::held, sync_refusals::code, sync_refusals::message))
+        .load(c))
 }
 
 // --- scopes ---------------------------------------------------------------------

@@ -98,11 +98,33 @@ pub fn process(
     let mut results = Vec::with_capacity(request.mutations.len());
     let mut stopped = None;
     let mut touched = Touched::new();
+    // A re-sent mutation that was refused or held gets that answer again:
+    // its first answer may have been lost, and the app must see it.
+    let earlier = match request.mutations.first() {
+        Some(first) if first.seq <= last => sync::refusals(
+            conn,
+            &device.id,
+            i64::try_from(first.seq).unwrap_or(i64::MAX),
+            i64::try_from(last).unwrap_or(i64::MAX),
+        )?,
+        _ => Vec::new(),
+    };
     for envelope in &request.mutations {
         if envelope.seq <= last {
+            let refusal = earlier
+                .iter()
+                .find(|(seq, ..)| u64::try_from(*seq).ok() == Some(envelope.seq));
             results.push(MutationResult {
                 seq: envelope.seq,
-                outcome: Outcome::Duplicate,
+                outcome: match refusal {
+                    Some((_, true, code, message)) => {
+                        Outcome::Held(Rejection::new(code, message.clone()))
+                    }
+                    Some((_, false, code, message)) => {
+                        Outcome::Rejected(Rejection::new(code, message.clone()))
+                    }
+                    None => Outcome::Duplicate,
+                },
             });
             continue;
         }
@@ -142,6 +164,17 @@ pub fn process(
             }
         };
         last = envelope.seq;
+        if let Outcome::Rejected(r) | Outcome::Held(r) = &outcome {
+            sync::insert_refusal(
+                conn,
+                &device.id,
+                i64::try_from(envelope.seq).unwrap_or(i64::MAX),
+                matches!(outcome, Outcome::Held(_)),
+                &r.code,
+                &r.message,
+                now,
+            )?;
+        }
         results.push(MutationResult {
             seq: envelope.seq,
             outcome,

@@ -401,17 +401,21 @@ async fn duplicates_gaps_and_refusals_are_answered_per_mutation(backend: Backend
         serde_json::from_value(json!({ "v": 1, "device_id": first.device_id, "sent_at_us": t, "mutations": mutations })).expect("request")
     };
     // Refusals count as processed; the gap stops the batch before seq 7.
-    let (_, body) = push(&batch(vec![
+    let refusals = batch(vec![
         envelope(2, "task.teleport", json!({})),
         envelope(3, "task.set_status", json!({ "task_id": task, "generation": 1, "status": "tested" })),
         envelope(4, "evidence.add", json!({ "id": new_id(), "task_id": task, "kind": "receipt", "sha256": "cd".repeat(32), "size": 1, "media_type": "image/jpeg", "captured_at_us": t, "status": "verified" })),
         envelope(5, "task.set_status", json!({ "task_id": new_id(), "generation": 1, "status": "accepted" })),
         envelope(7, "task.set_status", json!({ "task_id": task, "generation": 1, "status": "purchased" })),
-    ])).await;
+    ]);
+    let (_, body) = push(&refusals).await;
     let codes: Vec<&str> = body["results"].as_array().expect("results").iter().map(|r| r["code"].as_str().unwrap_or("-")).collect();
     assert_eq!(codes, vec!["unknown_mutation", "status_not_yours", "server_owned_field", "not_found"], "{body}");
     assert_eq!(body["stopped"], json!({ "reason": "gap", "resume_from": 6 }));
     assert_eq!(body["last_processed"], 5);
+    // Sent again (the answer was lost): the same refusals, not "duplicate".
+    let (_, again) = push(&refusals).await;
+    assert_eq!(again["results"], body["results"]);
     // A foreign node id in a stamp is refused.
     let mut forged = envelope(6, "task.set_status", json!({ "task_id": task, "generation": 1, "status": "purchased" }));
     forged["stamp"]["node"] = json!("someone-else");
