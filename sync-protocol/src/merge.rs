@@ -97,7 +97,8 @@ pub struct StatusReg {
 /// Two statuses of one generation whose meeting a person must look at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusConflict {
-    /// A cancellation met a task the volunteer had already bought.
+    /// A cancellation (or a decline or expiry) met a task the volunteer had
+    /// already bought.
     PurchaseAfterCancellation,
 }
 
@@ -119,8 +120,10 @@ impl StatusReg {
         if self.generation != other.generation {
             return None;
         }
+        // Mostly a cancellation; a decline or an expiry that crossed a
+        // purchase made offline is the same story and equally needs a look.
         let cancelled_and_bought =
-            |a: Status, b: Status| a == Status::Cancelled && b.rank() >= Status::Purchased.rank();
+            |a: Status, b: Status| a.ends_generation() && b.rank() >= Status::Purchased.rank();
         (cancelled_and_bought(self.status, other.status)
             || cancelled_and_bought(other.status, self.status))
         .then_some(StatusConflict::PurchaseAfterCancellation)

@@ -158,7 +158,10 @@ pub struct StatusChange {
 pub struct Task {
     pub id: String,
     pub status: StatusReg,
-    /// Every status the task has had, oldest first, across generations.
+    /// Every status the task has reached, once each per generation, at the
+    /// time it was first reached: ordered by generation, then workflow
+    /// order (not by time), so it is the same whatever order changes
+    /// arrived in.
     #[serde(default)]
     pub history: Vec<StatusChange>,
     pub title: String,

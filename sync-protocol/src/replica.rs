@@ -95,7 +95,10 @@ impl Replica {
     /// when its arguments are malformed or it cannot apply to what the user
     /// sees.
     pub fn mutate(&mut self, now_us: i64, mutation: Mutation) -> Result<u64, Rejection> {
-        mutation.validate()?;
+        // Through the wire form and back, so the replica normalises and
+        // checks exactly as the server will (ids and hashes in lower case).
+        let (name, args) = mutation.encode();
+        let mutation = Mutation::decode(&name, &args)?;
         let stamp = self.hlc.tick(now_us);
         let applied = mutation.apply(find_target(&self.view, &mutation), &stamp)?;
         if let Some(kind) = applied.record.kind() {

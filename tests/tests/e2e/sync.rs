@@ -565,3 +565,84 @@ async fn the_event_stream_pokes_a_device_when_its_scope_changes(backend: Backend
     w.server.stop().await;
 }
 }
+
+/// A failure of the database in the middle of a batch (here PostgreSQL
+/// giving up on a row lock: a real failure, not a fake) stops the batch at
+/// that mutation and says where to resume; what came before is kept, and
+/// the resumed push applies the rest once.
+#[cfg(feature = "services")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_failure_mid_batch_stops_it_with_the_point_to_resume_from() {
+    use diesel::{Connection, PgConnection, RunQueryDsl, connection::SimpleConnection};
+    use mystery_buyer_server::config::DatabaseTarget;
+    use sync_protocol::wire::Stop;
+
+    let env = TestEnv::with(
+        Backend::PostgresGarage,
+        &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")],
+    );
+    let DatabaseTarget::Postgres(url) = env.database_target() else {
+        panic!("a PostgreSQL test");
+    };
+    let url = url.expose().to_string();
+    let mut admin = PgConnection::establish(&url).expect("connect");
+    // Every later connection (the server's) waits at most 300 ms for a row lock.
+    diesel::sql_query(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET lock_timeout = %L', \
+         current_database(), '300ms'); END $$",
+    )
+    .execute(&mut admin)
+    .expect("set lock_timeout");
+    let clock = clock();
+    let server = env.start_with_clock(clock.clone()).await;
+    let coordinator = person(&server, &env, Role::Coordinator).await;
+    let volunteer = person(&server, &env, Role::Volunteer).await;
+    let mut phone = Device::register(&server, &volunteer, "phone").await;
+    let free = create_task(&server, &coordinator, &volunteer.user_id, "Free").await;
+    let locked = create_task(&server, &coordinator, &volunteer.user_id, "Locked").await;
+    phone.pull(&server).await;
+    let t = now(&clock);
+    for task in [&free, &locked, &free] {
+        phone.mutate(
+            t,
+            Mutation::AddNote(AddNote {
+                id: new_id(),
+                task_id: task.clone(),
+                body: "n".into(),
+            }),
+        );
+    }
+
+    let mut holder = PgConnection::establish(&url).expect("connect");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM tasks WHERE id = '{locked}' FOR UPDATE;"
+        ))
+        .expect("hold the row lock");
+    let answer = phone.push_once(&server, t, 50).await.expect("an answer");
+    assert_eq!(answer.results.len(), 1, "{answer:?}");
+    assert_eq!(answer.results[0].outcome, Outcome::Applied);
+    assert!(
+        matches!(answer.stopped, Some(Stop::Transient { resume_from: 2, .. })),
+        "{answer:?}"
+    );
+    assert_eq!(answer.last_processed, 1);
+
+    holder.batch_execute("COMMIT").expect("release");
+    let answers = phone.push(&server, t).await;
+    let outcomes: Vec<_> = answers
+        .iter()
+        .flat_map(|a| a.results.iter().map(|r| (r.seq, r.outcome.clone())))
+        .collect();
+    assert_eq!(outcomes, vec![(2, Outcome::Applied), (3, Outcome::Applied)]);
+    phone.pull(&server).await;
+    let notes = phone
+        .replica
+        .confirmed()
+        .keys()
+        .filter(|(k, _)| *k == Kind::Note)
+        .count();
+    assert_eq!(notes, 3, "each note once");
+    assert!(phone.replica.pending().is_empty());
+    server.stop().await;
+}
