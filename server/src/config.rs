@@ -150,6 +150,10 @@ pub struct Config {
     /// Seconds between keep-alive comments on an idle event stream, so
     /// proxies do not close it. Default 15.
     pub sync_keepalive_secs: u64,
+    /// Days a "removed from your scope" tombstone is kept. A device that
+    /// has not pulled for longer gets a reset and syncs from nothing (its
+    /// unpushed changes are kept). Default 90.
+    pub sync_tombstone_days: u32,
     /// WebAuthn relying party id: the domain passkeys are bound to. Default:
     /// the host of `public_origin` (`localhost` in the embedded mode).
     pub webauthn_rp_id: Option<String>,
@@ -227,6 +231,7 @@ impl Default for Config {
             sync_page_size: 500,
             sync_poll_ms: 1_000,
             sync_keepalive_secs: 15,
+            sync_tombstone_days: 90,
             webauthn_rp_id: None,
             webauthn_rp_name: "Mystery Buyer".into(),
             webauthn_extra_origins: Vec::new(),
@@ -445,6 +450,7 @@ impl Config {
             ("sync_page_size", self.sync_page_size as u64),
             ("sync_poll_ms", self.sync_poll_ms),
             ("sync_keepalive_secs", self.sync_keepalive_secs),
+            ("sync_tombstone_days", u64::from(self.sync_tombstone_days)),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(name, "must be at least 1"));
@@ -577,6 +583,7 @@ const FIELDS: &[&str] = &[
     "sync_page_size",
     "sync_poll_ms",
     "sync_keepalive_secs",
+    "sync_tombstone_days",
     "webauthn_rp_id",
     "webauthn_rp_name",
     "webauthn_extra_origins",

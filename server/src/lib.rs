@@ -42,6 +42,8 @@ pub enum StartError {
     Http(#[from] std::io::Error),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("jobs: {0}")]
+    Jobs(String),
 }
 
 /// Opens the database and applies pending migrations.
@@ -108,6 +110,12 @@ impl Services {
         Mailer::from_config(&self.config)
             .map_err(StartError::Mail)?
             .register(&mut registry, self.db.clone(), Arc::clone(&self.clock));
+        sync::pull::register_prune(
+            &mut registry,
+            self.db.clone(),
+            Arc::clone(&self.clock),
+            self.config.sync_tombstone_days,
+        );
         Ok(registry)
     }
 }
@@ -174,6 +182,12 @@ pub async fn start(services: Services, listener: TcpListener) -> Result<RunningS
             },
         )
     });
+    let today = services.clock.now();
+    services
+        .db
+        .write(move |conn| sync::pull::schedule_prune(conn, today))
+        .await
+        .map_err(|e| StartError::Jobs(format!("cannot schedule sync pruning: {e}")))?;
     let state = AppState::new(&services)?;
     let hub = Arc::clone(&state.hub);
     let poller = sync::events::spawn_poller(

@@ -34,9 +34,12 @@ CREATE TABLE sync_refusals (
 -- The version counter of each sync scope ("volunteer:<user id>"). Every
 -- write into a scope bumps it under this row's lock, so within a scope
 -- versions commit in order and a cursor never passes an uncommitted change.
+-- `pruned_below`: tombstones up to this version were deleted (after
+-- `sync_tombstone_days`); a cursor older than it is outdated and reset.
 CREATE TABLE sync_scopes (
     scope TEXT PRIMARY KEY NOT NULL,
-    version BIGINT NOT NULL
+    version BIGINT NOT NULL,
+    pruned_below BIGINT NOT NULL DEFAULT 0
 );
 
 -- A buying task. The volunteer's view of it is its sync_records row

@@ -213,6 +213,7 @@ diesel::table! {
     sync_scopes (scope) {
         scope -> Text,
         version -> BigInt,
+        pruned_below -> BigInt,
     }
 }
 

@@ -200,6 +200,43 @@ pub fn scope_versions(conn: &mut Conn, scopes: &[String]) -> QueryResult<Vec<(St
         .load(c))
 }
 
+/// Per scope: (scope, version, pruned_below).
+pub fn scope_states(conn: &mut Conn, scopes: &[String]) -> QueryResult<Vec<(String, i64, i64)>> {
+    with_conn!(conn, c => sync_scopes::table
+        .filter(sync_scopes::scope.eq_any(scopes))
+        .select((sync_scopes::scope, sync_scopes::version, sync_scopes::pruned_below))
+        .load(c))
+}
+
+/// Deletes tombstones made before `horizon` and raises each scope's
+/// `pruned_below` past them. Returns how many were deleted.
+pub fn prune_tombstones(conn: &mut Conn, horizon: Micros) -> QueryResult<usize> {
+    use diesel::dsl::max;
+    let old: Vec<(String, Option<i64>)> = with_conn!(conn, c => sync_tombstones::table
+        .filter(sync_tombstones::created_at.lt(horizon))
+        .group_by(sync_tombstones::scope)
+        .select((sync_tombstones::scope, max(sync_tombstones::version)))
+        .load(c))?;
+    let mut deleted = 0;
+    for (scope, version) in old {
+        let Some(version) = version else { continue };
+        with_conn!(conn, c => diesel::update(
+                sync_scopes::table
+                    .find(&scope)
+                    .filter(sync_scopes::pruned_below.lt(version)),
+            )
+            .set(sync_scopes::pruned_below.eq(version))
+            .execute(c))?;
+        deleted += with_conn!(conn, c => diesel::delete(
+                sync_tombstones::table
+                    .filter(sync_tombstones::scope.eq(&scope))
+                    .filter(sync_tombstones::version.le(version)),
+            )
+            .execute(c))?;
+    }
+    Ok(deleted)
+}
+
 /// Up to `limit` changes of `scope` after `after`, in version order.
 pub fn changes_since(
     conn: &mut Conn,

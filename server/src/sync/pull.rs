@@ -64,18 +64,23 @@ pub fn page(
         .filter(|d| d.user_id == user_id)
         .ok_or_else(|| ApiError::Missing("no such device".into()))?;
     let scopes = scopes_of(user_id);
-    let current: BTreeMap<String, i64> = sync::scope_versions(conn, &scopes)?.into_iter().collect();
+    let states = sync::scope_states(conn, &scopes)?;
+    let current: BTreeMap<String, i64> = states.iter().map(|(s, v, _)| (s.clone(), *v)).collect();
+    let pruned: BTreeMap<String, i64> = states.into_iter().map(|(s, _, p)| (s, p)).collect();
 
     let given = cursor.map(Cursor::decode);
-    // A cursor is honoured only if it is ours, for exactly these scopes, and
-    // not ahead of this database (a restore from backup moves it back).
+    // A cursor is honoured only if it is ours, for exactly these scopes, not
+    // ahead of this database (a restore from backup moves it back) and not
+    // outdated (older than the tombstones still kept: the removes it missed
+    // are gone).
     let usable = match &given {
         Some(Some(c)) => {
             c.e == epoch
                 && c.s.keys().eq(scopes.iter())
-                && c.s
-                    .iter()
-                    .all(|(scope, v)| *v >= 0 && *v <= current.get(scope).copied().unwrap_or(0))
+                && c.s.iter().all(|(scope, v)| {
+                    *v <= current.get(scope).copied().unwrap_or(0)
+                        && *v >= pruned.get(scope).copied().unwrap_or(0)
+                })
         }
         _ => false,
     };
@@ -149,4 +154,53 @@ pub fn page(
         last_processed,
         server_time_us: now,
     })
+}
+
+/// The kind of the job that deletes old tombstones.
+pub const PRUNE_JOB: &str = "sync.prune";
+
+/// Enqueues the daily tombstone pruning for the day of `at` (once, whichever
+/// instance asks).
+pub fn schedule_prune(conn: &mut Conn, at: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
+    let key = format!("{PRUNE_JOB}:{}", at.format("%Y-%m-%d"));
+    crate::jobs::enqueue(
+        conn,
+        at,
+        PRUNE_JOB,
+        &serde_json::json!({}),
+        crate::jobs::Enqueue {
+            run_at: Some(at),
+            dedupe_key: Some(&key),
+            max_attempts: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// Registers the pruning job: deletes tombstones older than `days` (their
+/// scopes remember how far, so older cursors get a reset) and schedules the
+/// next run a day later.
+pub fn register_prune(
+    registry: &mut crate::jobs::Registry,
+    db: crate::db::Database,
+    clock: crate::clock::SharedClock,
+    days: u32,
+) {
+    registry.register(PRUNE_JOB, move |_ctx| {
+        let (db, clock) = (db.clone(), std::sync::Arc::clone(&clock));
+        async move {
+            let now = clock.now();
+            let horizon = crate::db::time::to_micros(now - chrono::Duration::days(i64::from(days)));
+            let deleted = db
+                .write(move |conn| {
+                    let deleted = sync::prune_tombstones(conn, horizon)?;
+                    schedule_prune(conn, now + chrono::Duration::days(1))?;
+                    Ok::<_, ApiError>(deleted)
+                })
+                .await
+                .map_err(|e| crate::jobs::JobError::Retry(e.to_string()))?;
+            tracing::info!(deleted, "pruned sync tombstones");
+            Ok(())
+        }
+    });
 }

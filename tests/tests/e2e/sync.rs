@@ -477,6 +477,50 @@ async fn an_unknown_cursor_resets_the_device_without_losing_unpushed_mutations(b
 }
 }
 
+on_each_backend! {
+/// A device that has not pulled for longer than removals are remembered is
+/// told to start over, and then holds exactly what it may see.
+async fn a_device_that_did_not_pull_for_longer_than_removals_are_kept_gets_a_reset(backend: Backend) {
+    let env = TestEnv::with(
+        backend,
+        &[
+            ("MB_RATE_LIMIT_IP_PER_MINUTE", "100000"),
+            ("MB_ACCESS_TOKEN_SECS", "2592000"),
+            ("MB_SYNC_TOMBSTONE_DAYS", "1"),
+        ],
+    );
+    let clock = clock();
+    let server = env.start_with_clock(clock.clone()).await;
+    let coordinator = person(&server, &env, Role::Coordinator).await;
+    let anna = person(&server, &env, Role::Volunteer).await;
+    let ben = person(&server, &env, Role::Volunteer).await;
+    let mut phone = Device::register(&server, &anna, "drawer phone").await;
+    let kept = create_task(&server, &coordinator, &anna.user_id, "Kept").await;
+    let moved = create_task(&server, &coordinator, &anna.user_id, "Moved").await;
+    phone.pull(&server).await;
+    let (code, _) = post(&server, &format!("/api/tasks/{moved}/reassign"), Some(&coordinator.access_token), json!({ "volunteer_id": ben.user_id })).await;
+    assert_eq!(code, StatusCode::OK);
+    // Two days in a drawer: the removal of `moved` is forgotten by then.
+    clock.advance(Duration::days(2));
+    let device_id = phone.replica.device_id().to_owned();
+    let cursor = phone.replica.cursor().expect("cursor").to_owned();
+    let page = mystery_buyer_tests::eventually(std::time::Duration::from_secs(20), "tombstones pruned", || {
+        let (server, token, device_id, cursor) = (&server, phone.token.clone(), device_id.clone(), cursor.clone());
+        async move {
+            let (_, page) = get(server, &format!("/api/sync/pull?device_id={device_id}&cursor={cursor}"), Some(&token)).await;
+            (page["reset"] == true).then_some(page)
+        }
+    })
+    .await
+    .expect("an outdated cursor is reset");
+    let page: sync_protocol::wire::PullResponse = serde_json::from_value(page).expect("page");
+    phone.replica.on_pull_response(&page);
+    assert!(task_of(&phone, &kept).is_some());
+    assert!(task_of(&phone, &moved).is_none(), "what left the scope is gone after the reset");
+    server.stop().await;
+}
+}
+
 fn hex_of(value: &Value) -> String {
     value
         .to_string()
