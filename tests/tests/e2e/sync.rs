@@ -12,7 +12,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sync_protocol::{
     Kind, Money, Mutation, Record, Status,
-    mutations::{AddEvidence, AddNote, EditPurchase, RecordPurchase, SetShipment, SetTaskStatus},
+    mutations::{
+        AddEvidence, AddNote, EditPurchase, RecordPurchase, RequestReimbursement, SetShipment,
+        SetTaskStatus, Withdraw,
+    },
     records::EvidenceKind,
     wire::{Outcome, PushRequest},
 };
@@ -136,26 +139,36 @@ async fn a_task_reaches_the_volunteers_phone_and_their_offline_work_reaches_the_
         carrier: Some("SF Express".into()),
         tracking_number: Some("SF1234567890".into()),
     }));
-    phone.mutate(t + 5, Mutation::AddNote(AddNote { id: new_id(), task_id: task.clone(), body: "seller was slow".into() }));
+    let note_id = new_id();
+    phone.mutate(t + 5, Mutation::AddNote(AddNote { id: note_id.clone(), task_id: task.clone(), body: "seller was slow".into() }));
+    phone.mutate(t + 6, Mutation::RequestReimbursement(RequestReimbursement {
+        id: new_id(),
+        task_id: task.clone(),
+        amount: Money::new(3999, "CNY"),
+        note: "card payment".into(),
+    }));
+    phone.mutate(t + 7, Mutation::Withdraw(Withdraw { kind: Kind::Note, id: note_id.clone(), reason: "wrong task".into() }));
     // The app shows it all before any push.
     let shown = phone.replica.view();
     assert!(matches!(shown.get(&(Kind::Task, task.clone())), Some(Record::Task(t)) if t.status.status == Status::Purchased));
-    assert_eq!(shown.len(), 5);
+    assert_eq!(shown.len(), 6);
 
     w.clock.advance(Duration::minutes(30));
     let answers = phone.push(&w.server, now(&w.clock)).await;
     let outcomes: Vec<_> = answers.iter().flat_map(|a| a.results.iter().map(|r| r.outcome.clone())).collect();
-    assert_eq!(outcomes, vec![Outcome::Applied; 6]);
+    assert_eq!(outcomes, vec![Outcome::Applied; 8]);
     phone.pull(&w.server).await;
     assert!(phone.replica.pending().is_empty());
     assert_eq!(phone.replica.view(), phone.replica.confirmed());
-    assert_eq!(phone.replica.confirmed().len(), 5);
+    assert_eq!(phone.replica.confirmed().len(), 6);
+    let Some(Record::Note(note)) = phone.replica.confirmed().get(&(Kind::Note, note_id.clone())) else { panic!("note") };
+    assert!(note.withdrawal.is_withdrawn(), "withdrawn, and still there");
 
     let detail = task_detail(&w, &task).await;
     assert_eq!(detail["status"], "purchased");
     let kinds: Vec<&str> = detail["records"].as_array().expect("records").iter().map(|r| r["kind"].as_str().expect("kind")).collect();
-    assert_eq!(kinds.len(), 4, "{detail}");
-    for kind in ["purchase", "evidence", "shipment", "note"] {
+    assert_eq!(kinds.len(), 5, "{detail}");
+    for kind in ["purchase", "evidence", "shipment", "note", "reimbursement"] {
         assert!(kinds.contains(&kind), "{kind} missing in {detail}");
     }
     let bought = detail["records"].as_array().expect("records").iter().find(|r| r["kind"] == "purchase").expect("purchase");
