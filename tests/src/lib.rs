@@ -17,6 +17,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 pub mod people;
+pub mod spawned;
 pub mod sync;
 use mystery_buyer_server::{
     RunningServer, Services,
@@ -153,9 +154,11 @@ impl TestEnv {
     }
 }
 
-/// A server started in this process.
+/// A server the tests talk to over HTTP: started in this process, or
+/// another process's ([`TestServer::at`]).
 pub struct TestServer {
-    pub running: RunningServer,
+    /// `None` for a server this process did not start.
+    pub running: Option<RunningServer>,
     pub base: String,
     pub http: reqwest::Client,
 }
@@ -164,7 +167,17 @@ impl TestServer {
     fn new(running: RunningServer) -> Self {
         let base = format!("http://{}", running.addr);
         Self {
-            running,
+            running: Some(running),
+            ..Self::at(base)
+        }
+    }
+
+    /// A client of the server at `base` (`http://host:port`), with its own
+    /// connection pool: a spawned binary's, or one more client of a server
+    /// this process runs.
+    pub fn at(base: String) -> Self {
+        Self {
+            running: None,
             base,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
@@ -177,8 +190,11 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Stops the server if this process started it.
     pub async fn stop(self) {
-        self.running.stop().await;
+        if let Some(running) = self.running {
+            running.stop().await;
+        }
     }
 }
 

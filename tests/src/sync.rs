@@ -66,21 +66,37 @@ impl Device {
         now_us: i64,
         max: usize,
     ) -> Option<PushResponse> {
-        let request = self.replica.push_request(self.clock(now_us), max)?;
+        self.try_push_once(server, now_us, max)
+            .await
+            .unwrap_or_else(|e| panic!("push: {e}"))
+    }
+
+    /// As [`Device::push_once`], but a push that gets no answer (the
+    /// server died, the connection broke) is an `Err` and changes nothing
+    /// on the device, as on a phone that lost its connection: the batch
+    /// goes again next time.
+    pub async fn try_push_once(
+        &mut self,
+        server: &TestServer,
+        now_us: i64,
+        max: usize,
+    ) -> Result<Option<PushResponse>, reqwest::Error> {
+        let Some(request) = self.replica.push_request(self.clock(now_us), max) else {
+            return Ok(None);
+        };
         let response = server
             .http
             .post(server.url("/api/sync/push"))
             .bearer_auth(&self.token)
             .json(&request)
             .send()
-            .await
-            .expect("push sent");
+            .await?;
         let status = response.status();
-        let body: Value = response.json().await.expect("push answer is JSON");
+        let body: Value = response.json().await?;
         assert_eq!(status, StatusCode::OK, "{body}");
         let answer: PushResponse = serde_json::from_value(body).expect("PushResponse");
         self.replica.on_push_response(&answer);
-        Some(answer)
+        Ok(Some(answer))
     }
 
     /// Pushes everything waiting, in batches of 50; returns the answers.

@@ -12,6 +12,7 @@ mod e2e {
     pub mod operations;
     pub mod process;
     pub mod sync;
+    pub mod sync_safety;
     #[cfg(feature = "services")]
     pub mod two_instances;
 }

@@ -3,6 +3,8 @@
 //! how values merge) live in `crate::sync`; this module only reads and
 //! writes rows.
 
+use std::collections::BTreeSet;
+
 use diesel::prelude::*;
 
 use super::{
@@ -327,6 +329,25 @@ pub fn lock_task(conn: &mut Conn, id: &str) -> QueryResult<Option<TaskRow>> {
     }
 }
 
+/// Locks the rows of the tasks `ids` until the transaction ends, in id
+/// order, so two transactions locking several tasks this way never wait
+/// for each other in a circle. On SQLite the write transaction already
+/// excludes every other writer.
+pub fn lock_tasks(conn: &mut Conn, ids: &BTreeSet<String>) -> QueryResult<()> {
+    match conn {
+        Conn::Pg(c) if !ids.is_empty() => {
+            tasks::table
+                .filter(tasks::id.eq_any(ids.iter().collect::<Vec<_>>()))
+                .order(tasks::id.asc())
+                .select(tasks::id)
+                .for_update()
+                .load::<String>(&mut **c)?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn update_task(conn: &mut Conn, task: &TaskRow) -> QueryResult<()> {
     with_conn!(conn, c => diesel::update(tasks::table.find(&task.id))
         .set((
@@ -398,6 +419,17 @@ pub fn save_record(conn: &mut Conn, row: &RecordRow) -> QueryResult<()> {
         ))
         .execute(c))?;
     Ok(())
+}
+
+/// The tasks of the records of `kind` with these ids (the missing ones
+/// have none).
+pub fn tasks_of_records(conn: &mut Conn, kind: &str, ids: &[String]) -> QueryResult<Vec<String>> {
+    with_conn!(conn, c => sync_records::table
+        .filter(sync_records::kind.eq(kind))
+        .filter(sync_records::id.eq_any(ids))
+        .select(sync_records::task_id)
+        .distinct()
+        .load(c))
 }
 
 /// Every record of a task (the task's own included), in a stable order.

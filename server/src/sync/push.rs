@@ -9,6 +9,8 @@
 //! past server time, so a phone whose clock runs a week ahead cannot win
 //! later edits (sync.md, "honest clocks").
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::json;
 use sync_protocol::{
     Kind, Mutation, Record, Rejection, Stamp,
@@ -95,6 +97,7 @@ pub fn process(
         .last_stamp
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
+    lock_batch_tasks(conn, request, last)?;
     let mut results = Vec::with_capacity(request.mutations.len());
     let mut stopped = None;
     let mut touched = Touched::new();
@@ -201,6 +204,40 @@ pub fn process(
         },
         touched,
     ))
+}
+
+/// Locks the task of every mutation of the batch not processed yet, in
+/// task id order, before any of them runs. Locked one by one as the batch
+/// reached them, while it already held its scope's row (from its first
+/// change, `bump_scope`), a task held by a coordinator's edit or by another
+/// device's batch that then waited for the scope was a deadlock, which
+/// PostgreSQL breaks after a second by failing one side (a 500 for the
+/// coordinator, a transient stop for the device): about 85 a minute in the
+/// load story of `tests/tests/e2e/sync_safety.rs`. And `apply_one` read a
+/// record before it waited for the record's task, so it could overwrite a
+/// coordinator's edit committed meanwhile (a lost update); with the task
+/// held first, it reads each record when no one else can change it. On
+/// SQLite the write transaction already excludes every other writer.
+fn lock_batch_tasks(conn: &mut Conn, request: &PushRequest, last: u64) -> Result<(), ApiError> {
+    if matches!(conn, Conn::Sqlite(_)) {
+        return Ok(());
+    }
+    let mut tasks = BTreeSet::new();
+    let mut targets: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
+    for envelope in request.mutations.iter().filter(|m| m.seq > last) {
+        // One that does not decode is refused when its turn comes.
+        let Ok(mutation) = Mutation::decode(&envelope.name, &envelope.args) else {
+            continue;
+        };
+        let (kind, id) = mutation.target();
+        targets.entry(kind).or_default().push(id.to_owned());
+        tasks.extend(mutation.creates_in_task().map(str::to_owned));
+    }
+    for (kind, ids) in &targets {
+        tasks.extend(sync::tasks_of_records(conn, kind.as_str(), ids)?);
+    }
+    sync::lock_tasks(conn, &tasks)?;
+    Ok(())
 }
 
 /// Applies one mutation of `user_id`, stamped `stamp` (already corrected).
