@@ -329,22 +329,26 @@ pub fn lock_task(conn: &mut Conn, id: &str) -> QueryResult<Option<TaskRow>> {
     }
 }
 
-/// Locks the rows of the tasks `ids` until the transaction ends, in id
+/// The tasks `ids`, their rows locked until the transaction ends, in id
 /// order, so two transactions locking several tasks this way never wait
 /// for each other in a circle. On SQLite the write transaction already
-/// excludes every other writer.
-pub fn lock_tasks(conn: &mut Conn, ids: &BTreeSet<String>) -> QueryResult<()> {
+/// excludes every other writer: the rows are only read.
+pub fn lock_tasks(conn: &mut Conn, ids: &BTreeSet<String>) -> QueryResult<Vec<TaskRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&String> = ids.iter().collect();
     match conn {
-        Conn::Pg(c) if !ids.is_empty() => {
-            tasks::table
-                .filter(tasks::id.eq_any(ids.iter().collect::<Vec<_>>()))
-                .order(tasks::id.asc())
-                .select(tasks::id)
-                .for_update()
-                .load::<String>(&mut **c)?;
-            Ok(())
-        }
-        _ => Ok(()),
+        Conn::Pg(c) => tasks::table
+            .filter(tasks::id.eq_any(ids))
+            .order(tasks::id.asc())
+            .select(TaskRow::as_select())
+            .for_update()
+            .load(&mut **c),
+        Conn::Sqlite(c) => tasks::table
+            .filter(tasks::id.eq_any(ids))
+            .select(TaskRow::as_select())
+            .load(&mut **c),
     }
 }
 

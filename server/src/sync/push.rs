@@ -9,7 +9,7 @@
 //! past server time, so a phone whose clock runs a week ahead cannot win
 //! later edits (sync.md, "honest clocks").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::json;
 use sync_protocol::{
@@ -26,7 +26,11 @@ use super::{
     volunteer_scope,
 };
 use crate::{
-    db::{self, Conn, sync, time::Micros},
+    db::{
+        self, Conn,
+        sync::{self, TaskRow},
+        time::Micros,
+    },
     error::ApiError,
 };
 
@@ -97,7 +101,18 @@ pub fn process(
         .last_stamp
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    lock_batch_tasks(conn, request, last)?;
+    // Taken in a savepoint: when the locks cannot all be had now (a lock
+    // timeout, a deadlock broken by PostgreSQL), the batch goes on locking
+    // task by task, and a mutation that cannot get its task stops the batch
+    // with a transient stop after what came before it.
+    let mut locked: HashMap<String, TaskRow> =
+        match db::savepoint(conn, |conn| lock_batch_tasks(conn, request, last)) {
+            Ok(rows) => rows.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot lock a push batch's tasks up front");
+                HashMap::new()
+            }
+        };
     let mut results = Vec::with_capacity(request.mutations.len());
     let mut stopped = None;
     let mut touched = Touched::new();
@@ -146,12 +161,15 @@ pub fn process(
             let stamp = correct(&envelope.stamp, offset, now, floor.as_ref());
             let mut changed = Touched::new();
             let result = db::savepoint(conn, |conn| {
-                apply_one(conn, now, user_id, envelope, &stamp, &mut changed)
+                apply_one(conn, now, user_id, envelope, &stamp, &locked, &mut changed)
             });
             floor = Some(stamp);
             match result {
-                Ok(outcome) => {
+                Ok((outcome, task)) => {
                     touched.append(&mut changed);
+                    // Its lock holds until commit (a released savepoint
+                    // keeps it); later mutations of the task use this row.
+                    locked.insert(task.id.clone(), task);
                     outcome
                 }
                 Err(Failure::Refused(rejection)) => Outcome::Rejected(rejection),
@@ -218,10 +236,11 @@ pub fn process(
 /// coordinator's edit committed meanwhile (a lost update); with the task
 /// held first, it reads each record when no one else can change it. On
 /// SQLite the write transaction already excludes every other writer.
-fn lock_batch_tasks(conn: &mut Conn, request: &PushRequest, last: u64) -> Result<(), ApiError> {
-    if matches!(conn, Conn::Sqlite(_)) {
-        return Ok(());
-    }
+fn lock_batch_tasks(
+    conn: &mut Conn,
+    request: &PushRequest,
+    last: u64,
+) -> Result<Vec<TaskRow>, ApiError> {
     let mut tasks = BTreeSet::new();
     let mut targets: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
     for envelope in request.mutations.iter().filter(|m| m.seq > last) {
@@ -236,19 +255,21 @@ fn lock_batch_tasks(conn: &mut Conn, request: &PushRequest, last: u64) -> Result
     for (kind, ids) in &targets {
         tasks.extend(sync::tasks_of_records(conn, kind.as_str(), ids)?);
     }
-    sync::lock_tasks(conn, &tasks)?;
-    Ok(())
+    Ok(sync::lock_tasks(conn, &tasks)?)
 }
 
 /// Applies one mutation of `user_id`, stamped `stamp` (already corrected).
+/// `locked` holds the batch's tasks already locked, as they stand. Returns
+/// the outcome and the mutation's task as it now stands.
 fn apply_one(
     conn: &mut Conn,
     now: Micros,
     user_id: &str,
     envelope: &MutationEnvelope,
     stamp: &Stamp,
+    locked: &HashMap<String, TaskRow>,
     touched: &mut Touched,
-) -> Result<Outcome, Failure> {
+) -> Result<(Outcome, TaskRow), Failure> {
     let mutation = Mutation::decode(&envelope.name, &envelope.args).map_err(Failure::Refused)?;
     let (kind, id) = mutation.target();
     let scope = volunteer_scope(user_id);
@@ -256,29 +277,43 @@ fn apply_one(
         row.scope.as_deref() == Some(scope.as_str()) || row.author_id.as_deref() == Some(user_id)
     };
 
-    let mut before = sync::find_record(conn, kind.as_str(), id)?;
-    if let (None, Mutation::AddEvidence(add)) = (&before, &mutation) {
-        before = sync::find_by_dedupe_key(
-            conn,
-            Kind::Evidence.as_str(),
-            &evidence_key(&add.task_id, &add.sha256),
-        )?;
-        if before.as_ref().is_some_and(|b| !visible(b)) {
-            return Err(refuse(
-                "duplicate_file",
-                "this file is already recorded for this task",
-            ));
+    let find_before = |conn: &mut Conn| -> Result<Option<sync::RecordRow>, Failure> {
+        let mut before = sync::find_record(conn, kind.as_str(), id)?;
+        if let (None, Mutation::AddEvidence(add)) = (&before, &mutation) {
+            before = sync::find_by_dedupe_key(
+                conn,
+                Kind::Evidence.as_str(),
+                &evidence_key(&add.task_id, &add.sha256),
+            )?;
+            if before.as_ref().is_some_and(|b| !visible(b)) {
+                return Err(refuse(
+                    "duplicate_file",
+                    "this file is already recorded for this task",
+                ));
+            }
         }
-    }
-    if before.as_ref().is_some_and(|b| !visible(b)) {
-        return Err(refuse("not_found", "no such record"));
-    }
+        if before.as_ref().is_some_and(|b| !visible(b)) {
+            return Err(refuse("not_found", "no such record"));
+        }
+        Ok(before)
+    };
+    let mut before = find_before(conn)?;
     let task_id = match (&before, mutation.creates_in_task()) {
         (Some(b), _) => b.task_id.clone(),
         (None, Some(task)) => task.to_owned(),
         (None, None) => return Err(refuse("not_found", "no such record")),
     };
-    let Some(mut task) = sync::lock_task(conn, &task_id)? else {
+    let task = match locked.get(&task_id) {
+        Some(task) => Some(task.clone()),
+        None => {
+            let task = sync::lock_task(conn, &task_id)?;
+            // The record was read before its task was locked: read it again,
+            // or an edit committed meanwhile would be overwritten.
+            before = find_before(conn)?;
+            task
+        }
+    };
+    let Some(mut task) = task else {
         return Err(refuse("not_found", "no such task"));
     };
     let theirs = task.assignee_id.as_deref() == Some(user_id);
@@ -385,12 +420,13 @@ fn apply_one(
             touched,
         )?;
     }
-    Ok(if theirs {
+    let outcome = if theirs {
         Outcome::Applied
     } else {
         Outcome::Held(Rejection::new(
             "task_reassigned",
             "the task was reassigned; your record is kept and a coordinator will review it",
         ))
-    })
+    };
+    Ok((outcome, task))
 }
