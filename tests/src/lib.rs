@@ -58,6 +58,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A clock the test moves, starting at the real present (to the second).
+/// It starts now, not at a fixed date, because rows written outside the
+/// server (the CLI, `invite_directly`) carry the real time: a fixed start
+/// lets "expired" depend on the day the suite runs.
+pub fn manual_clock() -> mystery_buyer_server::clock::ManualClock {
+    let now = chrono::Utc::now().timestamp();
+    mystery_buyer_server::clock::ManualClock::new(
+        chrono::DateTime::from_timestamp(now, 0).expect("the present is a valid time"),
+    )
+}
+
 /// One test's private slice of the world, cleaned up on drop (the temp dir;
 /// PostgreSQL databases live in the throw-away cluster).
 pub struct TestEnv {

@@ -64,6 +64,16 @@ pub fn find(conn: &mut Conn, id: &str) -> QueryResult<Option<JobRow>> {
         .optional())
 }
 
+/// Every job of one kind, oldest first (tests and operators look at one
+/// kind at a time; housekeeping jobs share the queue).
+pub fn of_kind(conn: &mut Conn, kind: &str) -> QueryResult<Vec<JobRow>> {
+    with_conn!(conn, c => jobs::table
+        .filter(jobs::kind.eq(kind))
+        .order((jobs::created_at, jobs::id))
+        .select(JobRow::as_select())
+        .load(c))
+}
+
 /// Leases up to `limit` due jobs to `owner` until `lease_until`: queued jobs
 /// whose time has come, and running jobs whose lease ran out (their worker
 /// died). On PostgreSQL rows another transaction is claiming are skipped

@@ -16,11 +16,7 @@ use serde_json::{Value, json};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 fn clock() -> ManualClock {
-    ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
-            .single()
-            .expect("time"),
-    )
+    mystery_buyer_tests::manual_clock()
 }
 
 on_each_backend! {

@@ -182,15 +182,10 @@ async fn sigterm_releases_claimed_jobs_and_exits_zero() {
     let _logs = capture_stderr(&mut child);
     let db: Database = env.database().await;
     let job_state = |db: Database| async move {
+        // Only the mail job: housekeeping jobs (the daily sync pruning)
+        // share the queue.
         db.read(|conn| {
-            use diesel::prelude::*;
-            db::schema::jobs::table
-                .select(db::jobs::JobRow::as_select())
-                .load::<db::jobs::JobRow>(match conn {
-                    db::Conn::Sqlite(c) => &mut **c,
-                    db::Conn::Pg(_) => unreachable!("sqlite test"),
-                })
-                .map_err(DbError::from)
+            db::jobs::of_kind(conn, mystery_buyer_server::mail::SEND_JOB).map_err(DbError::from)
         })
         .await
         .expect("read jobs")

@@ -21,11 +21,7 @@ use sync_protocol::{
 };
 
 fn clock() -> ManualClock {
-    ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
-            .single()
-            .expect("time"),
-    )
+    mystery_buyer_tests::manual_clock()
 }
 
 fn now(clock: &ManualClock) -> i64 {
