@@ -1,7 +1,7 @@
 //! Passkeys, invitations, recovery, sessions, roles and personal data, over
 //! HTTP with a software authenticator.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use mystery_buyer_server::{auth::Role, clock::ManualClock};
 use mystery_buyer_tests::{
     Backend, TestEnv, on_each_backend,

@@ -1,7 +1,7 @@
 //! Offline sync over HTTP: devices of volunteers as `sync-protocol` client
 //! replicas against the real server, on both backends.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use mystery_buyer_server::{auth::Role, clock::ManualClock};
 use mystery_buyer_tests::{
     Backend, TestEnv, TestServer, on_each_backend,
