@@ -96,7 +96,16 @@ fn exit_code(status: ExitStatus) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The checkout this xtask was started from. Read at run time (`cargo run`
+/// sets `CARGO_MANIFEST_DIR` for the program it runs), never compiled in:
+/// with a build cache shared between checkouts, cargo may reuse an xtask
+/// binary built in another checkout, which would then test that one.
 fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok().map(|d| d.join("xtask")))
+        .unwrap_or_else(|| PathBuf::from("xtask"));
+    manifest
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
