@@ -9,6 +9,8 @@
 //! past server time, so a phone whose clock runs a week ahead cannot win
 //! later edits (sync.md, "honest clocks").
 
+use std::collections::HashMap;
+
 use serde_json::json;
 use sync_protocol::{
     Kind, Mutation, Record, Rejection, Stamp,
@@ -24,7 +26,11 @@ use super::{
     volunteer_scope,
 };
 use crate::{
-    db::{self, Conn, sync, time::Micros},
+    db::{
+        self, Conn,
+        sync::{self, TaskRow},
+        time::Micros,
+    },
     error::ApiError,
 };
 
@@ -95,6 +101,13 @@ pub fn process(
         .last_stamp
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
+    // The tasks this batch has locked, as they stand after its last applied
+    // mutation. A row lock taken in a savepoint that was released holds until
+    // commit and only this transaction writes the row meanwhile, so a later
+    // mutation of the same task need not read and lock it again. Only
+    // mutations that applied add to it: rolling back a savepoint also drops
+    // the locks taken inside it.
+    let mut locked: HashMap<String, TaskRow> = HashMap::new();
     let mut results = Vec::with_capacity(request.mutations.len());
     let mut stopped = None;
     let mut touched = Touched::new();
@@ -121,12 +134,13 @@ pub fn process(
             let stamp = correct(&envelope.stamp, offset, now, floor.as_ref());
             let mut changed = Touched::new();
             let result = db::savepoint(conn, |conn| {
-                apply_one(conn, now, user_id, envelope, &stamp, &mut changed)
+                apply_one(conn, now, user_id, envelope, &stamp, &locked, &mut changed)
             });
             floor = Some(stamp);
             match result {
-                Ok(outcome) => {
+                Ok((outcome, task)) => {
                     touched.append(&mut changed);
+                    locked.insert(task.id.clone(), task);
                     outcome
                 }
                 Err(Failure::Refused(rejection)) => Outcome::Rejected(rejection),
@@ -171,14 +185,17 @@ pub fn process(
 }
 
 /// Applies one mutation of `user_id`, stamped `stamp` (already corrected).
+/// `locked` holds the tasks an earlier mutation of the batch locked. Returns
+/// the outcome and the mutation's task as it now stands (locked).
 fn apply_one(
     conn: &mut Conn,
     now: Micros,
     user_id: &str,
     envelope: &MutationEnvelope,
     stamp: &Stamp,
+    locked: &HashMap<String, TaskRow>,
     touched: &mut Touched,
-) -> Result<Outcome, Failure> {
+) -> Result<(Outcome, TaskRow), Failure> {
     let mutation = Mutation::decode(&envelope.name, &envelope.args).map_err(Failure::Refused)?;
     let (kind, id) = mutation.target();
     let scope = volunteer_scope(user_id);
@@ -208,7 +225,11 @@ fn apply_one(
         (None, Some(task)) => task.to_owned(),
         (None, None) => return Err(refuse("not_found", "no such record")),
     };
-    let Some(mut task) = sync::lock_task(conn, &task_id)? else {
+    let task = match locked.get(&task_id) {
+        Some(task) => Some(task.clone()),
+        None => sync::lock_task(conn, &task_id)?,
+    };
+    let Some(mut task) = task else {
         return Err(refuse("not_found", "no such task"));
     };
     let theirs = task.assignee_id.as_deref() == Some(user_id);
@@ -315,12 +336,13 @@ fn apply_one(
             touched,
         )?;
     }
-    Ok(if theirs {
+    let outcome = if theirs {
         Outcome::Applied
     } else {
         Outcome::Held(Rejection::new(
             "task_reassigned",
             "the task was reassigned; your record is kept and a coordinator will review it",
         ))
-    })
+    };
+    Ok((outcome, task))
 }
