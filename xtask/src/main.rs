@@ -1,9 +1,11 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! `test` installs and starts every service the tests need, runs all tests and
-//! stops the services again; `services` starts them for running tests by hand.
+//! stops the services again; `services` starts them for running tests by hand;
+//! `bench` starts PostgreSQL and runs the sync benchmark.
 //! A service that cannot be started is an error, never a silently skipped test.
 
+mod bench;
 mod process;
 mod reaper;
 mod services;
@@ -22,6 +24,10 @@ commands:
                           the services, exit with the tests' status
   services                start the test services, print `export` lines for
                           their variables and wait until Ctrl-C
+  bench                   start PostgreSQL and run the sync benchmark
+                          (`cargo bench -p mystery-buyer-tests --bench sync`,
+                          release build) on PostgreSQL and SQLite; settings in
+                          MB_BENCH_* variables, see BENCHMARKS.md
 ";
 
 fn main() -> ExitCode {
@@ -42,6 +48,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
     };
     match command.as_str() {
         "test" => test::run(rest),
+        "bench" => bench::run(rest),
         "services" => services_command(rest),
         reaper::COMMAND => reaper::main().map(|()| ExitCode::SUCCESS),
         "help" | "-h" | "--help" => {

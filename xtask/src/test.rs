@@ -87,7 +87,7 @@ fn ensure_nextest() -> Result<()> {
 }
 
 /// The failing status as our exit code (1 if it was a signal or out of range).
-fn exit_code(status: ExitStatus) -> ExitCode {
+pub fn exit_code(status: ExitStatus) -> ExitCode {
     let code = status
         .code()
         .and_then(|c| u8::try_from(c).ok())
@@ -100,7 +100,7 @@ fn exit_code(status: ExitStatus) -> ExitCode {
 /// sets `CARGO_MANIFEST_DIR` for the program it runs), never compiled in:
 /// with a build cache shared between checkouts, cargo may reuse an xtask
 /// binary built in another checkout, which would then test that one.
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok().map(|d| d.join("xtask")))

@@ -85,6 +85,37 @@ impl Services {
     }
 }
 
+/// PostgreSQL alone (for `cargo xtask bench`), with the same scratch dir
+/// and reaper as [`Services`]; dropping it stops the cluster.
+pub struct PostgresOnly {
+    postgres: postgres::Postgres,
+    _scratch: Scratch,
+    _reaper: ReaperProcess,
+}
+
+impl PostgresOnly {
+    pub fn install() -> Result<()> {
+        postgres::install().context("could not install postgres")
+    }
+
+    pub fn start() -> Result<Self> {
+        let reaper = ReaperProcess::start()?;
+        let scratch = Scratch::create(reaper.handle())?;
+        let port = free_ports(1)?[0];
+        let postgres = postgres::Postgres::start(&scratch.path, port, reaper.handle())?;
+        Ok(Self {
+            postgres,
+            _scratch: scratch,
+            _reaper: reaper,
+        })
+    }
+
+    /// `MB_TEST_PG_URL`.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        self.postgres.env()
+    }
+}
+
 fn join<T>(handle: ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
     handle
         .join()
