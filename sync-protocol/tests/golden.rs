@@ -36,7 +36,11 @@ const SHA256: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0
 const T0: i64 = 1_800_000_000_000_000;
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The folder of the checkout being tested, read when the test runs
+    // (cargo and nextest set it): with a build cache shared between
+    // checkouts, a test binary built in another checkout may be reused.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("tests")
         .join("golden")
         .join(format!("{name}.json"))

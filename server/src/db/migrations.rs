@@ -165,9 +165,13 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn names(backend: &str) -> BTreeSet<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../migrations")
-            .join(backend);
+        // Read at run time: a test binary from a shared build cache may have
+        // been built in another checkout.
+        let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        );
+        let dir = manifest.join("../migrations").join(backend);
         std::fs::read_dir(&dir)
             .expect("migrations folder")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
