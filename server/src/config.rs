@@ -114,6 +114,8 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Largest request body of any other kind in bytes. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Largest candidate import (CSV or JSON) in bytes. Default 32 MiB.
+    pub max_import_bytes: usize,
     /// Seconds a client may take to send its request head. Default 10.
     pub client_request_timeout_secs: u64,
 
@@ -154,6 +156,11 @@ pub struct Config {
     /// has not pulled for longer gets a reset and syncs from nothing (its
     /// unpushed changes are kept). Default 90.
     pub sync_tombstone_days: u32,
+    /// Weights of the candidates' risk score (a TOML table `[risk_weights]`;
+    /// in the environment `MB_RISK_WEIGHTS={complaints=30}`). Each field is
+    /// documented on [`crate::campaigns::risk::RiskWeights`]; the defaults
+    /// add up to 100 points. A change applies to candidates added later.
+    pub risk_weights: crate::campaigns::risk::RiskWeights,
     /// WebAuthn relying party id: the domain passkeys are bound to. Default:
     /// the host of `public_origin` (`localhost` in the embedded mode).
     pub webauthn_rp_id: Option<String>,
@@ -219,6 +226,7 @@ impl Default for Config {
             mail_from: "Mystery Buyer <noreply@localhost>".into(),
             max_json_body_bytes: 256 * 1024,
             max_body_bytes: 1024 * 1024,
+            max_import_bytes: 32 * 1024 * 1024,
             client_request_timeout_secs: 10,
             jobs_concurrency: 4,
             jobs_lease_secs: 60,
@@ -232,6 +240,7 @@ impl Default for Config {
             sync_poll_ms: 1_000,
             sync_keepalive_secs: 15,
             sync_tombstone_days: 90,
+            risk_weights: crate::campaigns::risk::RiskWeights::default(),
             webauthn_rp_id: None,
             webauthn_rp_name: "Mystery Buyer".into(),
             webauthn_extra_origins: Vec::new(),
@@ -406,6 +415,9 @@ impl Config {
                 return Err(ConfigError::new("s3_region", "must not be empty"));
             }
         }
+        self.risk_weights
+            .check()
+            .map_err(|message| ConfigError::new("risk_weights", message))?;
         crate::auth::passkeys::relying_party(self)
             .map_err(|(setting, message)| ConfigError::new(setting, message))?;
         if let Some(url) = &self.smtp_url {
@@ -430,6 +442,7 @@ impl Config {
         for (name, value, min) in [
             ("max_json_body_bytes", self.max_json_body_bytes, 1024),
             ("max_body_bytes", self.max_body_bytes, 1024),
+            ("max_import_bytes", self.max_import_bytes, 1024),
         ] {
             if value < min {
                 return Err(ConfigError::new(name, format!("must be at least {min}")));
@@ -571,6 +584,7 @@ const FIELDS: &[&str] = &[
     "mail_from",
     "max_json_body_bytes",
     "max_body_bytes",
+    "max_import_bytes",
     "client_request_timeout_secs",
     "jobs_concurrency",
     "jobs_lease_secs",
@@ -584,6 +598,7 @@ const FIELDS: &[&str] = &[
     "sync_poll_ms",
     "sync_keepalive_secs",
     "sync_tombstone_days",
+    "risk_weights",
     "webauthn_rp_id",
     "webauthn_rp_name",
     "webauthn_extra_origins",
@@ -641,6 +656,27 @@ mod tests {
         let mut fields: Vec<_> = FIELDS.iter().map(|s| s.to_string()).collect();
         fields.sort();
         assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn risk_weights_come_from_a_table_or_the_environment_and_are_checked() {
+        let config = Config::load_from(
+            None,
+            &[("MB_RISK_WEIGHTS", "{complaints=30, complaints_full=5}")],
+        )
+        .expect("valid weights");
+        assert!((config.risk_weights.complaints - 30.0).abs() < f64::EPSILON);
+        assert_eq!(config.risk_weights.complaints_full, 5);
+        assert!(
+            (config.risk_weights.bad_ratings - 15.0).abs() < f64::EPSILON,
+            "others keep their defaults"
+        );
+        let error = Config::load_from(None, &[("MB_RISK_WEIGHTS", "{complaints=-3}")])
+            .expect_err("negative");
+        assert_eq!(error.setting, "risk_weights");
+        let error =
+            Config::load_from(None, &[("MB_RISK_WEIGHTS", "{colour=3}")]).expect_err("unknown");
+        assert_eq!(error.setting, "risk_weights");
     }
 
     #[test]

@@ -29,6 +29,22 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; clients switch on this, never on text.
     pub code: String,
+    /// For `invalid_rows`: every row that is wrong and why (an import is
+    /// taken whole or not at all, so all of them are reported at once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RowError>,
+}
+
+/// One wrong row of a bulk request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct RowError {
+    /// 1-based: the line of a CSV file (the header is line 1) or the
+    /// position in a JSON array.
+    pub row: usize,
+    /// The column or field, when one is to blame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
 }
 
 /// Every error a handler can return.
@@ -71,6 +87,12 @@ pub enum ApiError {
         status: StatusCode,
         detail: String,
     },
+    /// Rows of a bulk request are wrong; nothing was stored.
+    #[error("{detail}")]
+    InvalidRows {
+        detail: String,
+        errors: Vec<RowError>,
+    },
     /// Something of ours failed; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,6 +105,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::InvalidBody(_) => "invalid_body",
+            ApiError::InvalidRows { .. } => "invalid_rows",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NotFound(_) => "not_found",
@@ -102,6 +125,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => "The request body is not valid JSON for this endpoint",
             ApiError::InvalidRequest(_) => "The request is invalid",
             ApiError::InvalidBody(_) => "The request body does not fit this endpoint",
+            ApiError::InvalidRows { .. } => "Some rows are invalid; nothing was stored",
             ApiError::UnsupportedMediaType(_) => "Unsupported content type",
             ApiError::PayloadTooLarge(_) => "The request body is too large",
             ApiError::NotFound(_) => "Not found",
@@ -124,7 +148,11 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        problem(self.status_code(), self.code(), self.title(), detail)
+        let mut problem = problem(self.status_code(), self.code(), self.title(), detail);
+        if let ApiError::InvalidRows { errors, .. } = self {
+            problem.errors.clone_from(errors);
+        }
+        problem
     }
 }
 
@@ -136,6 +164,7 @@ pub fn problem(status: StatusCode, code: &str, title: &str, detail: String) -> P
         status: status.as_u16(),
         detail,
         code: code.into(),
+        errors: Vec::new(),
     }
 }
 
@@ -152,7 +181,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson(_) | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidBody(_) | ApiError::InvalidRows { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

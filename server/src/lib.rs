@@ -7,6 +7,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use actix_web::{HttpServer, dev::ServerHandle};
 
 pub mod auth;
+pub mod campaigns;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -60,31 +60,57 @@ pub fn link_token(link: &str) -> String {
     link.rsplit('/').next().expect("token").trim().to_string()
 }
 
-pub async fn post(
-    server: &TestServer,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut request = server.http.post(server.url(path)).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
+/// Sends `request` (with the bearer token, if any) and reads the status and
+/// the JSON body (`Null` when there is none).
+async fn answer(request: reqwest::RequestBuilder, token: Option<&str>) -> (StatusCode, Value) {
+    let request = match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
     let response = request.send().await.expect("send");
     let status = response.status();
     let body = response.json().await.unwrap_or(Value::Null);
     (status, body)
 }
 
+pub async fn post(
+    server: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    answer(server.http.post(server.url(path)).json(&body), token).await
+}
+
 pub async fn get(server: &TestServer, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-    let mut request = server.http.get(server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("send");
-    let status = response.status();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
+    answer(server.http.get(server.url(path)), token).await
+}
+
+/// A request with a JSON body and any method (`PUT`, `PATCH`, ...).
+pub async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    answer(server.http.request(method, server.url(path)).json(&body), token).await
+}
+
+/// A `POST` of raw bytes with their content type (CSV uploads and the like).
+pub async fn post_bytes(
+    server: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let request = server
+        .http
+        .post(server.url(path))
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body);
+    answer(request, token).await
 }
 
 /// Starts the registration behind an invitation link and lets `authenticator`

@@ -4,6 +4,7 @@
 
 mod e2e {
     pub mod blob_store;
+    pub mod campaigns;
     pub mod errors;
     pub mod identity;
     pub mod jobs;

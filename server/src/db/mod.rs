@@ -21,6 +21,7 @@ use diesel::{
 use crate::config::DatabaseTarget;
 
 pub mod blobs;
+pub mod campaigns;
 pub mod identity;
 pub mod jobs;
 pub mod mail_outbox;

@@ -272,11 +272,117 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    categories (id) {
+        id -> Text,
+        name -> Text,
+        normal_price -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> Text,
+        name -> Text,
+        status -> Text,
+        starts_at -> BigInt,
+        ends_at -> BigInt,
+        platforms -> Text,
+        currency -> Text,
+        budget -> BigInt,
+        required_evidence -> Text,
+        relay_stations -> Text,
+        lab -> Nullable<Text>,
+        acceptance_window_secs -> BigInt,
+        purchase_window_secs -> BigInt,
+        open_board -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    quotas (id) {
+        id -> Text,
+        campaign_id -> Text,
+        category_id -> Text,
+        platform -> Text,
+        target -> Integer,
+        price_cap -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    candidates (id) {
+        id -> Text,
+        campaign_id -> Text,
+        category_id -> Text,
+        platform -> Text,
+        listing_url -> Text,
+        shop_id -> Text,
+        shop_name -> Text,
+        listed_price -> BigInt,
+        price_deviation -> Nullable<Double>,
+        complaints -> Integer,
+        bad_rating_share -> Nullable<Double>,
+        sales_volume -> BigInt,
+        claims -> Text,
+        source -> Text,
+        risk_milli -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    volunteer_profiles (user_id) {
+        user_id -> Text,
+        region -> Text,
+        categories -> Text,
+        platforms -> Text,
+        capacity -> Integer,
+        spending_cap -> BigInt,
+        home_station -> Nullable<Text>,
+        status -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    campaign_tasks (task_id) {
+        task_id -> Text,
+        campaign_id -> Text,
+        candidate_id -> Text,
+        volunteer_id -> Text,
+        shop_id -> Text,
+        price_cap -> BigInt,
+        offer_expires_at -> Nullable<BigInt>,
+        commit_id -> Nullable<Text>,
+        created_at -> BigInt,
+        released_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    assignment_commits (id) {
+        id -> Text,
+        campaign_id -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> BigInt,
+        result -> Text,
+    }
+}
+
 diesel::joinable!(volunteer_personal_data -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(device_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> device_sessions (session_id));
 diesel::joinable!(sync_records -> tasks (task_id));
+diesel::joinable!(quotas -> campaigns (campaign_id));
+diesel::joinable!(candidates -> campaigns (campaign_id));
+diesel::joinable!(volunteer_profiles -> users (user_id));
+diesel::joinable!(campaign_tasks -> tasks (task_id));
+diesel::joinable!(campaign_tasks -> candidates (candidate_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     volunteer_personal_data,
@@ -300,4 +406,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_records,
     sync_tombstones,
     sync_reviews,
+    categories,
+    campaigns,
+    quotas,
+    candidates,
+    volunteer_profiles,
+    campaign_tasks,
+    assignment_commits,
 );

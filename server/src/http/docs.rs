@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{auth, ops, sync, users};
+use super::{auth, campaigns, ops, sync, users};
 use crate::error::Problem;
 
 #[derive(OpenApi)]
@@ -28,8 +28,13 @@ use crate::error::Problem;
         sync::register_device, sync::push, sync::pull, sync::events,
         sync::create_task, sync::list_tasks, sync::get_task, sync::edit_task, sync::cancel_task,
         sync::reopen_task, sync::reassign_task, sync::list_reviews, sync::resolve_review,
+        campaigns::list_categories, campaigns::create_category, campaigns::list_campaigns,
+        campaigns::create_campaign, campaigns::get_campaign, campaigns::edit_campaign,
+        campaigns::set_quotas, campaigns::list_candidates, campaigns::add_candidate,
+        campaigns::import_candidates, campaigns::my_profile, campaigns::save_my_profile,
+        campaigns::list_profiles, campaigns::get_profile,
     ),
-    components(schemas(Problem, ops::Health, ops::Readiness)),
+    components(schemas(Problem, crate::error::RowError, ops::Health, ops::Readiness)),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "sign-in", description = "Invitations, recovery, passkey ceremonies and tokens"),
@@ -38,6 +43,7 @@ use crate::error::Problem;
         (name = "sync", description = "Offline sync for the apps: devices, push, pull and the poke stream. \
             Message shapes are the `sync-protocol` crate's `wire` module; see its docs and golden files."),
         (name = "tasks", description = "Coordinators: buying tasks and the review list of conflicts"),
+        (name = "campaigns", description = "Coordinators: categories, campaigns, quotas and candidate listings"),
     )
 )]
 pub struct ApiDoc;

@@ -25,6 +25,7 @@ use crate::{
 };
 
 pub mod auth;
+pub mod campaigns;
 pub mod docs;
 pub mod ops;
 pub mod sync;
@@ -89,6 +90,7 @@ pub fn app(
     let json_limit = state.config.max_json_body_bytes;
     let body_limit = state.config.max_body_bytes;
     let push_limit = state.config.sync_max_push_bytes;
+    let import_limit = state.config.max_import_bytes;
     let metrics = Arc::clone(&state.metrics);
     App::new()
         .app_data(web::Data::new(state))
@@ -96,7 +98,7 @@ pub fn app(
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .configure(|cfg| routes(cfg, push_limit))
+        .configure(|cfg| routes(cfg, push_limit, import_limit))
         .configure(extra)
         .default_service(web::to(not_found))
         // Outermost last: metrics see the final status, after error mapping.
@@ -107,7 +109,7 @@ pub fn app(
 }
 
 /// The route table: every path the server answers.
-fn routes(cfg: &mut web::ServiceConfig, push_limit: usize) {
+fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) {
     cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -189,6 +191,49 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize) {
             web::post().to(sync::reassign_task),
         )
         .route("/api/reviews", web::get().to(sync::list_reviews))
+        .service(
+            web::resource("/api/categories")
+                .route(web::get().to(campaigns::list_categories))
+                .route(web::post().to(campaigns::create_category)),
+        )
+        .service(
+            web::resource("/api/campaigns")
+                .route(web::get().to(campaigns::list_campaigns))
+                .route(web::post().to(campaigns::create_campaign)),
+        )
+        .service(
+            web::resource("/api/campaigns/{id}")
+                .route(web::get().to(campaigns::get_campaign))
+                .route(web::patch().to(campaigns::edit_campaign)),
+        )
+        .route(
+            "/api/campaigns/{id}/quotas",
+            web::put().to(campaigns::set_quotas),
+        )
+        .service(
+            web::resource("/api/campaigns/{id}/candidates")
+                .route(web::get().to(campaigns::list_candidates))
+                .route(web::post().to(campaigns::add_candidate)),
+        )
+        .service(
+            web::resource("/api/campaigns/{id}/candidates/import")
+                // Thousands of rows: larger than ordinary bodies.
+                .app_data(web::PayloadConfig::new(import_limit))
+                .route(web::post().to(campaigns::import_candidates)),
+        )
+        .service(
+            web::resource("/api/me/profile")
+                .route(web::get().to(campaigns::my_profile))
+                .route(web::put().to(campaigns::save_my_profile)),
+        )
+        .route(
+            "/api/volunteers/profiles",
+            web::get().to(campaigns::list_profiles),
+        )
+        .route(
+            "/api/volunteers/{id}/profile",
+            web::get().to(campaigns::get_profile),
+        )
         .route(
             "/api/reviews/{id}/resolve",
             web::post().to(sync::resolve_review),

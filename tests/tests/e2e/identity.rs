@@ -602,6 +602,15 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ) => Roles(COORDINATOR),
         ("get", "/api/reviews") => Roles(COORDINATOR),
         ("post", "/api/reviews/{id}/resolve") => Roles(COORDINATOR),
+        ("get", "/api/categories") => AnyUser,
+        ("post", "/api/categories") => Roles(COORDINATOR),
+        ("get" | "post", "/api/campaigns") => Roles(COORDINATOR),
+        ("get" | "patch", "/api/campaigns/{id}") => Roles(COORDINATOR),
+        ("put", "/api/campaigns/{id}/quotas") => Roles(COORDINATOR),
+        ("get" | "post", "/api/campaigns/{id}/candidates") => Roles(COORDINATOR),
+        ("post", "/api/campaigns/{id}/candidates/import") => Roles(COORDINATOR),
+        ("get" | "put", "/api/me/profile") => Roles(VOLUNTEER),
+        ("get", "/api/volunteers/profiles" | "/api/volunteers/{id}/profile") => Roles(COORDINATOR),
         _ => return None,
     })
 }

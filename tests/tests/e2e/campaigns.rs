@@ -1,0 +1,313 @@
+//! Campaigns over HTTP on both backends: a coordinator plans a campaign
+//! with quotas, imports thousands of candidate listings (all or nothing,
+//! with a row-by-row report), and sees volunteers' buying profiles by
+//! pseudonym.
+
+use mystery_buyer_server::auth::Role;
+use mystery_buyer_tests::{
+    Backend, TestEnv, TestServer, on_each_backend,
+    people::{Person, get, person, post, post_bytes, send},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const FOCUS: [&str; 10] = [
+    "travel bags",
+    "backpacks",
+    "silk quilts",
+    "induction cookers",
+    "smart toilet seats",
+    "leather shoes",
+    "casual wear",
+    "women's underwear",
+    "power strips",
+    "sports shoes",
+];
+
+async fn new_campaign(server: &TestServer, coordinator: &Person) -> String {
+    let (status, body) = post(
+        server,
+        "/api/campaigns",
+        Some(&coordinator.access_token),
+        json!({
+            "name": "Winter bedding 2026",
+            "starts_at": "2026-12-01T00:00:00Z",
+            "ends_at": "2027-02-28T00:00:00Z",
+            "platforms": ["taobao", "jd", "pinduoduo"],
+            "currency": "CNY",
+            "budget": 5_000_000,
+            "required_evidence": ["order_screenshot", "product_photo"],
+            "relay_stations": ["station-hangzhou"],
+            "lab": "lab-shanghai",
+            "open_board": true,
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+on_each_backend! {
+    async fn a_coordinator_plans_a_campaign_with_nested_quotas_over_the_focus_categories(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let token = Some(coordinator.access_token.as_str());
+
+        // The ten focus categories ship as data.
+        let (status, categories) = get(&server, "/api/categories", token).await;
+        assert_eq!(status, StatusCode::OK);
+        let names: Vec<&str> = categories.as_array().expect("list").iter().filter_map(|c| c["name"].as_str()).collect();
+        for focus in FOCUS {
+            assert!(names.contains(&focus), "{focus} missing from {names:?}");
+        }
+        let (status, body) = post(&server, "/api/categories", token, json!({ "id": "e-bikes", "name": "e-bike batteries", "normal_price": 89_900 })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = post(&server, "/api/categories", token, json!({ "id": "e-bikes", "name": "again" })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("category_exists")));
+
+        let id = new_campaign(&server, &coordinator).await;
+        let (_, campaign) = get(&server, &format!("/api/campaigns/{id}"), token).await;
+        assert_eq!(campaign["status"], "draft");
+        assert_eq!(campaign["acceptance_window_hours"], 24, "default window");
+        assert_eq!(campaign["required_evidence"], json!(["order_screenshot", "product_photo"]));
+
+        // A category total with platform shares inside it, and a price cap.
+        let quotas = json!([
+            { "category": "silk-quilts", "target": 30, "price_cap": 150_000 },
+            { "category": "silk-quilts", "platform": "taobao", "target": 12 },
+            { "category": "silk-quilts", "platform": "jd", "target": 10 },
+            { "category": "power-strips", "platform": "pinduoduo", "target": 20, "price_cap": 8_000 },
+        ]);
+        let path = format!("/api/campaigns/{id}/quotas");
+        let (status, body) = send(&server, Method::PUT, &path, token, quotas).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, campaign) = get(&server, &format!("/api/campaigns/{id}"), token).await;
+        assert_eq!(campaign["quotas"].as_array().map(Vec::len), Some(4), "{campaign}");
+        let whole = campaign["quotas"].as_array().expect("quotas").iter()
+            .find(|q| q["category"] == "silk-quilts" && q["platform"].is_null()).cloned().expect("category-wide quota");
+        assert_eq!((whole["target"].as_u64(), whole["price_cap"].as_i64()), (Some(30), Some(150_000)));
+
+        // Wrong quotas change nothing.
+        for (bad, why) in [
+            (json!([{ "category": "silk-quilts", "platform": "amazon", "target": 1 }]), "not one of the campaign's"),
+            (json!([{ "category": "moon-rocks", "target": 1 }]), "no category"),
+            (json!([{ "category": "backpacks", "target": 1 }, { "category": "backpacks", "target": 2 }]), "has a quota already"),
+            (json!([{ "category": "backpacks", "target": -1 }]), ""),
+        ] {
+            let (status, body) = send(&server, Method::PUT, &path, token, bad).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert!(body["detail"].as_str().unwrap_or_default().contains(why), "{body}");
+        }
+        let (_, campaign) = get(&server, &format!("/api/campaigns/{id}"), token).await;
+        assert_eq!(campaign["quotas"].as_array().map(Vec::len), Some(4));
+
+        // A platform a quota names cannot be dropped; status moves forward only.
+        let campaign_path = format!("/api/campaigns/{id}");
+        let (status, body) = send(&server, Method::PATCH, &campaign_path, token, json!({ "platforms": ["taobao"] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("platform_in_use")), "{body}");
+        let (status, body) = send(&server, Method::PATCH, &campaign_path, token, json!({ "ends_at": "2026-11-01T00:00:00Z" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "ends before it starts: {body}");
+        let (status, body) = send(&server, Method::PATCH, &campaign_path, token, json!({ "status": "active", "acceptance_window_hours": 48 })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!((body["status"].as_str(), body["acceptance_window_hours"].as_u64()), (Some("active"), Some(48)));
+        let (status, body) = send(&server, Method::PATCH, &campaign_path, token, json!({ "status": "draft" })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("status_backwards")));
+        let (status, list) = get(&server, "/api/campaigns?status=active", token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(list.as_array().expect("list").iter().any(|c| c["id"] == id.as_str()));
+        let (status, _) = get(&server, "/api/campaigns?status=sleeping", token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        server.stop().await;
+    }
+}
+
+fn csv_rows(n: usize, offset: usize) -> String {
+    let mut csv = String::from(
+        "category,platform,listing_url,shop_id,shop_name,listed_price,price_deviation,complaints,bad_rating_share,sales_volume,claims,source\n",
+    );
+    for i in offset..offset + n {
+        let category = ["silk-quilts", "power-strips", "backpacks"][i % 3];
+        let platform = ["taobao", "jd", "pinduoduo"][i % 3];
+        let claims = ["", "flash_sale", "hot_seller;super_low_price"][i % 3];
+        let source = [
+            "complaint",
+            "platform_feed",
+            "public_opinion",
+            "earlier_failure",
+        ][i % 4];
+        csv.push_str(&format!(
+            "{category},{platform},https://shop{}.example.com/item/{i},shop-{},\"Shop {}, Ltd\",{},{},{},{},{},{claims},{source}\n",
+            i % 97,
+            i % 97,
+            i % 97,
+            10_000 + i,
+            -((i % 50) as f64) / 100.0,
+            i % 30,
+            (i % 10) as f64 / 10.0,
+            i * 13,
+        ));
+    }
+    csv
+}
+
+on_each_backend! {
+    async fn thousands_of_candidates_import_whole_or_not_at_all_with_a_report_per_row(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let token = Some(coordinator.access_token.as_str());
+        let id = new_campaign(&server, &coordinator).await;
+        let import = format!("/api/campaigns/{id}/candidates/import");
+
+        // 3,000 rows from a spreadsheet, quoted commas included.
+        let (status, body) = post_bytes(&server, &import, token, "text/csv; charset=utf-8", csv_rows(3_000, 0).into_bytes()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["imported"], 3_000);
+        let (_, campaign) = get(&server, &format!("/api/campaigns/{id}"), token).await;
+        assert_eq!(campaign["candidates"], 3_000);
+
+        // A file with wrong rows: every one is reported, nothing is stored.
+        let mut bad = csv_rows(500, 3_000);
+        bad.push_str("moon-rocks,taobao,https://x.example.com/1,s1,S,100,,,,,,complaint\n");
+        bad.push_str("backpacks,amazon,https://x.example.com/2,s1,S,100,,,,,,complaint\n");
+        bad.push_str("backpacks,jd,not a url,s1,S,100,,,,,,complaint\n");
+        bad.push_str("backpacks,jd,https://x.example.com/3,s1,S,ten,,,,,,complaint\n");
+        bad.push_str("backpacks,jd,https://x.example.com/4,s1,S,100,,,,,teleshopping,complaint\n");
+        bad.push_str("backpacks,jd,https://x.example.com/5,s1,S,100,,,1.5,,,complaint\n");
+        bad.push_str("backpacks,jd,https://x.example.com/6,s1,S,100,,,,,,gossip\n");
+        bad.push_str("backpacks,jd,https://shop0.example.com/item/0,s1,S,100,,,,,,complaint\n");
+        bad.push_str("backpacks,jd,https://x.example.com/7,s1,S,100,,,,,,complaint\n");
+        bad.push_str("backpacks,jd,https://x.example.com/7,s1,S,100,,,,,,complaint\n");
+        let (status, body) = post_bytes(&server, &import, token, "text/csv", bad.into_bytes()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["code"], "invalid_rows");
+        let errors = body["errors"].as_array().expect("errors");
+        let rows: Vec<(u64, &str)> = errors.iter().map(|e| (e["row"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or(""))).collect();
+        // The header is line 1, so the 500 good rows are lines 2..=501.
+        assert_eq!(rows, vec![
+            (502, "category"), (503, "platform"), (504, "listing_url"), (505, "listed_price"),
+            (506, "claims"), (507, "bad_rating_share"), (508, "source"), (509, "listing_url"),
+            (511, "listing_url"),
+        ], "{body}");
+        let (_, campaign) = get(&server, &format!("/api/campaigns/{id}"), token).await;
+        assert_eq!(campaign["candidates"], 3_000, "nothing of the bad file was stored");
+
+        // Unknown columns, other media types and bad JSON are refused whole.
+        let (status, body) = post_bytes(&server, &import, token, "text/csv", b"category,colour\nbackpacks,red\n".to_vec()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["detail"].as_str().unwrap_or_default().contains("colour"), "{body}");
+        let (status, _) = post_bytes(&server, &import, token, "application/vnd.ms-excel", b"PK..".to_vec()).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let (status, body) = post_bytes(&server, &import, token, "application/json", b"{\"not\": \"a list\"}".to_vec()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+        // JSON: an array of the same objects; a bad element is named by position.
+        let listing = |n: usize| json!({
+            "category": "silk-quilts", "platform": "jd", "listing_url": format!("https://j.example.com/{n}"),
+            "shop_id": "j-1", "shop_name": "J", "listed_price": 52_000, "source": "complaint",
+        });
+        let body = json!([listing(1), { "category": "silk-quilts" }, listing(3)]);
+        let (status, report) = post_bytes(&server, &import, token, "application/json", serde_json::to_vec(&body).expect("json")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
+        assert_eq!(report["errors"][0]["row"], 2, "{report}");
+        let body = json!([listing(1), listing(2), listing(3)]);
+        let (status, report) = post_bytes(&server, &import, token, "application/json", serde_json::to_vec(&body).expect("json")).await;
+        assert_eq!((status, report["imported"].as_u64()), (StatusCode::CREATED, Some(3)), "{report}");
+
+        // One by one, with the score from the documented default weights:
+        // 40 % below normal (0.8 x 25) + 10 of 20 complaints (0.5 x 20) +
+        // 20 % bad ratings (0.2 x 15) + no sales + flash sale (3) + an
+        // earlier failure (20) = 56.
+        let (status, one) = post(&server, &format!("/api/campaigns/{id}/candidates"), token, json!({
+            "category": "backpacks", "platform": "taobao", "listing_url": "https://t.example.com/bag",
+            "shop_id": "t-9", "shop_name": "Bags R Us", "listed_price": 9_900, "price_deviation": -0.4,
+            "complaints": 10, "bad_rating_share": 0.2, "claims": ["flash_sale"], "source": "earlier_failure",
+        })).await;
+        assert_eq!(status, StatusCode::CREATED, "{one}");
+        assert_eq!(one["risk_score"], 56.0, "{one}");
+        let (status, body) = post(&server, &format!("/api/campaigns/{id}/candidates"), token, json!({
+            "category": "backpacks", "platform": "taobao", "listing_url": "https://t.example.com/bag",
+            "shop_id": "t-9", "shop_name": "Bags R Us", "listed_price": 9_900, "source": "complaint",
+        })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the same listing twice: {body}");
+
+        // The list pages riskiest first, and every page follows on.
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/api/campaigns/{id}/candidates?limit=500&category=backpacks&after={a}"),
+                None => format!("/api/campaigns/{id}/candidates?limit=500&category=backpacks"),
+            };
+            let (status, page) = get(&server, &path, token).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for c in page["candidates"].as_array().expect("candidates") {
+                seen.push((c["risk_score"].as_f64().expect("score"), c["id"].as_str().expect("id").to_string()));
+            }
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 1_001, "1,000 backpacks from the file and one by hand");
+        assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "riskiest first");
+        let ids: std::collections::BTreeSet<&String> = seen.iter().map(|(_, id)| id).collect();
+        assert_eq!(ids.len(), seen.len(), "no candidate twice across pages");
+        server.stop().await;
+    }
+}
+
+on_each_backend! {
+    async fn volunteers_keep_their_own_profile_and_coordinators_see_it_by_pseudonym(backend: Backend) {
+        let env = TestEnv::new(backend);
+        let server = env.start().await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let volunteer = person(&server, &env, Role::Volunteer).await;
+        let mine = Some(volunteer.access_token.as_str());
+        let (status, _) = get(&server, "/api/me/profile", mine).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "no profile yet");
+        let profile = json!({
+            "region": "Zhejiang", "categories": ["silk-quilts", "backpacks"],
+            "platforms": ["taobao", "jd"], "capacity": 2, "spending_cap": 200_000,
+            "home_station": "station-hangzhou",
+        });
+        let (status, body) = send(&server, Method::PUT, "/api/me/profile", mine, profile.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "active");
+        assert_eq!(body["record"], json!({ "done": 0, "open": 0, "late": 0, "rejected": 0 }));
+        for (bad, field) in [
+            (json!({ "categories": ["moon-rocks"] }), "category"),
+            (json!({ "platforms": ["Tao Bao"] }), "platform"),
+            (json!({ "capacity": 500 }), "capacity"),
+            (json!({ "spending_cap": -1 }), "spending_cap"),
+            (json!({ "region": "" }), "region"),
+        ] {
+            let mut body = profile.clone();
+            for (k, v) in bad.as_object().expect("object") {
+                body[k] = v.clone();
+            }
+            let (status, answer) = send(&server, Method::PUT, "/api/me/profile", mine, body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+            assert!(answer["detail"].as_str().unwrap_or_default().contains(field), "{answer}");
+        }
+        let (status, body) = send(&server, Method::PUT, "/api/me/profile", mine,
+            json!({ "region": "Zhejiang", "categories": ["backpacks"], "platforms": ["taobao"], "capacity": 1, "spending_cap": 50_000, "status": "paused" })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let staff = Some(coordinator.access_token.as_str());
+        let (status, list) = get(&server, "/api/volunteers/profiles", staff).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let entry = list.as_array().expect("list").iter().find(|p| p["volunteer_id"] == volunteer.user_id.as_str()).cloned().expect("listed");
+        assert!(entry["pseudonym"].as_str().is_some_and(|p| p.starts_with("vol-")), "{entry}");
+        assert_eq!((entry["status"].as_str(), entry["capacity"].as_u64()), (Some("paused"), Some(1)));
+        let text = list.to_string();
+        assert!(!text.contains("@example.org") && !text.contains("legal_name"), "no personal data: {text}");
+        let (status, active) = get(&server, "/api/volunteers/profiles?status=active", staff).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!active.as_array().expect("list").iter().any(|p| p["volunteer_id"] == volunteer.user_id.as_str()));
+        let (status, one) = get(&server, &format!("/api/volunteers/{}/profile", volunteer.user_id), staff).await;
+        assert_eq!((status, one["region"].as_str()), (StatusCode::OK, Some("Zhejiang")));
+        server.stop().await;
+    }
+}
