@@ -471,32 +471,45 @@ impl<'a, 'p> Engine<'a, 'p> {
         if cands.is_empty() || vols.is_empty() {
             return None;
         }
-        let mut caps: Vec<i64> = vols.iter().map(|&(cap, _)| cap).collect();
-        caps.dedup();
+        // Levels sit only where candidates enter: a candidate enters at the
+        // first volunteer (by cap) who can afford it, so the distinct entry
+        // positions are the levels, and a volunteer hangs at the highest
+        // level at or below its own position. Volunteers below the first
+        // level afford nothing here.
+        let entry_of: Vec<Option<usize>> = cands
+            .iter()
+            .map(|&i| {
+                let at = vols.partition_point(|&(cap, _)| cap < self.price(i));
+                (at < vols.len()).then_some(at)
+            })
+            .collect();
+        let mut levels: Vec<usize> = entry_of.iter().flatten().copied().collect();
+        levels.sort_unstable();
+        levels.dedup();
+        if levels.is_empty() {
+            return None;
+        }
         let first = net.node_count() as u32;
-        for _ in &caps {
+        for _ in &levels {
             net.add_node();
         }
         let big = net_big(cands.len());
-        for k in 1..caps.len() as u32 {
+        for k in 1..levels.len() as u32 {
             net.add_arc(first + k - 1, first + k, big, Cost::ZERO);
         }
         let mut entries = Vec::with_capacity(cands.len());
-        for &i in cands {
-            let level = caps.partition_point(|&cap| cap < self.price(i));
-            if level == caps.len() {
+        for (&i, at) in cands.iter().zip(&entry_of) {
+            let Some(at) = at else {
                 continue; // nobody in this class can afford it
-            }
+            };
+            let level = levels.partition_point(|&l| l < *at);
             let from = quota_entry(net, i as usize);
             let arc = net.add_arc(from, first + level as u32, 1, cand_cost(i));
             entries.push((level as u32, i, arc));
         }
-        if entries.is_empty() {
-            return None;
-        }
         let mut attach = Vec::with_capacity(vols.len());
-        for &(cap, v) in vols {
-            let level = caps.partition_point(|&c| c < cap) as u32;
+        for (j, &(_, v)) in vols.iter().enumerate().skip(levels[0]) {
+            let level = (levels.partition_point(|&l| l <= j) - 1) as u32;
             let (to, cap) = hang(net, v);
             let arc = net.add_arc(first + level, to, cap, Cost::ZERO);
             attach.push((level, v, arc));

@@ -16,8 +16,8 @@
 //! implementations of minimum-cost flow algorithms", 2012): an artificial
 //! root joined to every node, a strongly feasible spanning tree (which rules
 //! out cycling on degenerate pivots), block search for the entering arc. The
-//! tree is kept as parent pointers, depths and child lists; a pivot re-hangs
-//! one subtree and shifts its potentials.
+//! tree is kept as parent pointers, subtree sizes and child lists; a pivot
+//! re-hangs one subtree and shifts the potentials of the smaller side.
 //!
 //! Exactness: the simplex only adds, subtracts and compares costs. Integer
 //! triples under lexicographic order form a totally ordered abelian group, so
@@ -170,7 +170,8 @@ struct Simplex {
     parent: Vec<u32>,
     pred: Vec<u32>,
     dir: Vec<i8>,
-    depth: Vec<u32>,
+    /// Nodes in the subtree of each node, itself included.
+    size: Vec<u32>,
     first_child: Vec<u32>,
     next_sib: Vec<u32>,
     prev_sib: Vec<u32>,
@@ -217,8 +218,8 @@ impl Simplex {
         parent[n] = NONE;
         let mut pred: Vec<u32> = (0..n).map(|u| (m + u) as u32).collect();
         pred.push(NONE);
-        let mut depth = vec![1; n + 1];
-        depth[n] = 0;
+        let mut size = vec![1; n + 1];
+        size[n] = n as u32 + 1;
         let block = m.isqrt().max(10);
         Self {
             m,
@@ -231,7 +232,7 @@ impl Simplex {
             parent,
             pred,
             dir: vec![UP; n + 1],
-            depth,
+            size,
             first_child,
             next_sib,
             prev_sib,
@@ -301,13 +302,14 @@ impl Simplex {
         (best_arc != usize::MAX).then_some(best_arc)
     }
 
+    /// The nearest common ancestor. A node's ancestors have larger
+    /// subtrees, so the one with the smaller subtree is never the answer
+    /// unless both are equal.
     fn join(&self, mut a: u32, mut b: u32) -> u32 {
         while a != b {
-            let (da, db) = (self.depth[a as usize], self.depth[b as usize]);
-            if da >= db {
+            if self.size[a as usize] < self.size[b as usize] {
                 a = self.parent[a as usize];
-            }
-            if db >= da {
+            } else {
                 b = self.parent[b as usize];
             }
         }
@@ -396,7 +398,7 @@ impl Simplex {
         } else {
             UPPER
         };
-        self.rehang(u_in, v_in, u_out, e as u32);
+        self.rehang(u_in, v_in, u_out, join, e as u32);
     }
 
     fn unlink(&mut self, u: u32) {
@@ -429,7 +431,9 @@ impl Simplex {
     /// The tree arc above `u_out` leaves, `e` (joining `u_in` in the subtree
     /// of `u_out` to `v_in` outside it) enters. The stem `u_in ..= u_out` is
     /// reversed so that `u_in` becomes the subtree's top, hung under `v_in`.
-    fn rehang(&mut self, u_in: u32, v_in: u32, u_out: u32, e: u32) {
+    fn rehang(&mut self, u_in: u32, v_in: u32, u_out: u32, join: u32, e: u32) {
+        let v_out = self.parent[u_out as usize];
+        let moved = self.size[u_out as usize];
         let mut stem = std::mem::take(&mut self.stem);
         stem.clear();
         let mut u = u_in;
@@ -444,12 +448,17 @@ impl Simplex {
             self.unlink(s);
         }
         // Reverse the stem: s_j's parent becomes s_{j-1}, above it the arc
-        // that was above s_{j-1}, now seen from the other end.
+        // that was above s_{j-1}, now seen from the other end. Its subtree
+        // keeps what hung off it besides s_{j-1}, plus s_{j+1}'s new one.
+        let mut below_new = 0;
         for j in (1..stem.len()).rev() {
             let (s, below) = (stem[j] as usize, stem[j - 1] as usize);
             self.pred[s] = self.pred[below];
             self.dir[s] = -self.dir[below];
+            below_new += self.size[s] - self.size[below];
+            self.size[s] = below_new;
         }
+        self.size[u_in as usize] = moved;
         self.pred[u_in as usize] = e;
         self.dir[u_in as usize] = if self.src[e as usize] == u_in {
             UP
@@ -461,26 +470,49 @@ impl Simplex {
             self.link(stem[j], stem[j - 1]);
         }
         self.stem = stem;
+        let mut u = v_in;
+        while u != join {
+            self.size[u as usize] += moved;
+            u = self.parent[u as usize];
+        }
+        let mut u = v_out;
+        while u != join {
+            self.size[u as usize] -= moved;
+            u = self.parent[u as usize];
+        }
 
-        // Potentials: the moved subtree shifts by one constant so that the
-        // entering arc gets reduced cost 0; depths are recomputed on the way.
+        // Potentials: the entering arc must get reduced cost 0, so the moved
+        // subtree shifts by sigma against the rest. Only differences matter,
+        // so shift whichever side is smaller.
         let c = self.cost[e as usize];
         let sigma = if self.dir[u_in as usize] == UP {
             self.pi[v_in as usize] - self.pi[u_in as usize] - c
         } else {
             self.pi[v_in as usize] - self.pi[u_in as usize] + c
         };
-        let mut u = u_in;
+        let root = (self.size.len() - 1) as u32;
+        if 2 * moved <= self.size[root as usize] {
+            self.shift(u_in, NONE, sigma);
+        } else {
+            self.shift(root, u_in, -sigma);
+        }
+    }
+
+    /// Adds `sigma` to the potentials of the subtree of `top`, except the
+    /// subtree of `skip`.
+    fn shift(&mut self, top: u32, skip: u32, sigma: Cost) {
+        let mut u = top;
         'walk: loop {
-            self.pi[u as usize] += sigma;
-            self.depth[u as usize] = self.depth[self.parent[u as usize] as usize] + 1;
-            let child = self.first_child[u as usize];
-            if child != NONE {
-                u = child;
-                continue;
+            if u != skip {
+                self.pi[u as usize] += sigma;
+                let child = self.first_child[u as usize];
+                if child != NONE {
+                    u = child;
+                    continue;
+                }
             }
             loop {
-                if u == u_in {
+                if u == top {
                     break 'walk;
                 }
                 let next = self.next_sib[u as usize];
