@@ -117,6 +117,11 @@ impl Services {
             Arc::clone(&self.clock),
             self.config.sync_tombstone_days,
         );
+        campaigns::assignment::register_expiry(
+            &mut registry,
+            self.db.clone(),
+            Arc::clone(&self.clock),
+        );
         Ok(registry)
     }
 }

@@ -94,7 +94,11 @@ pub async fn send(
     token: Option<&str>,
     body: Value,
 ) -> (StatusCode, Value) {
-    answer(server.http.request(method, server.url(path)).json(&body), token).await
+    answer(
+        server.http.request(method, server.url(path)).json(&body),
+        token,
+    )
+    .await
 }
 
 /// A `POST` of raw bytes with their content type (CSV uploads and the like).

@@ -4,6 +4,7 @@
 //! function here runs inside one database transaction handed in by the
 //! caller; nothing here knows HTTP. Volunteers appear only by pseudonym.
 
+pub mod assignment;
 pub mod candidates;
 pub mod profiles;
 pub mod risk;

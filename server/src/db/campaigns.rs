@@ -419,3 +419,63 @@ pub fn overdue_counts(
         query.load(c)
     })
 }
+
+/// Live tasks of the campaign per (category, platform) of their candidate:
+/// the slots already taken from each quota.
+pub fn live_tasks_by_group(
+    conn: &mut Conn,
+    campaign_id: &str,
+) -> QueryResult<Vec<(String, String, i64)>> {
+    use diesel::dsl::count_star;
+    with_conn!(conn, c => campaign_tasks::table
+        .inner_join(candidates::table)
+        .filter(campaign_tasks::campaign_id.eq(campaign_id))
+        .filter(campaign_tasks::released_at.is_null())
+        .group_by((candidates::category_id, candidates::platform))
+        .select((candidates::category_id, candidates::platform, count_star()))
+        .load(c))
+}
+
+/// Open tasks (offered, accepted, purchased: not yet sent off) per
+/// volunteer, across campaigns: what fills their capacity.
+pub fn open_loads(conn: &mut Conn) -> QueryResult<Vec<(Option<String>, i64)>> {
+    use super::schema::tasks;
+    use diesel::dsl::count_star;
+    with_conn!(conn, c => tasks::table
+        .filter(tasks::status.eq_any(["offered", "accepted", "purchased"]))
+        .group_by(tasks::assignee_id)
+        .select((tasks::assignee_id, count_star()))
+        .load(c))
+}
+
+/// Money the campaign's live tasks commit (their price caps).
+/// (Summed here: SUM of a BIGINT is NUMERIC on PostgreSQL but an integer on
+/// SQLite, and one query body must fit both.)
+pub fn committed_money(conn: &mut Conn, campaign_id: &str) -> QueryResult<i64> {
+    let caps: Vec<i64> = with_conn!(conn, c => campaign_tasks::table
+        .filter(campaign_tasks::campaign_id.eq(campaign_id))
+        .filter(campaign_tasks::released_at.is_null())
+        .select(campaign_tasks::price_cap)
+        .load(c))?;
+    Ok(caps.iter().fold(0i64, |a, b| a.saturating_add(*b)))
+}
+
+pub fn find_campaign_task(conn: &mut Conn, task_id: &str) -> QueryResult<Option<CampaignTaskRow>> {
+    with_conn!(conn, c => campaign_tasks::table
+        .find(task_id)
+        .select(CampaignTaskRow::as_select())
+        .first(c)
+        .optional())
+}
+
+/// Returns the task's candidate to the pool; `false` if it was already.
+pub fn release_campaign_task(conn: &mut Conn, task_id: &str, now: Micros) -> QueryResult<bool> {
+    let n = with_conn!(conn, c => diesel::update(
+        campaign_tasks::table
+            .find(task_id)
+            .filter(campaign_tasks::released_at.is_null()),
+    )
+    .set(campaign_tasks::released_at.eq(now))
+    .execute(c))?;
+    Ok(n == 1)
+}

@@ -11,12 +11,13 @@ use super::{AppState, Deferred};
 use crate::{
     auth::{Actor, Role},
     campaigns::{
-        self, CampaignEdit, CampaignStatus, NewCampaign, NewCategory, QuotaSpec,
+        self, CampaignEdit, CampaignStatus, NewCampaign, NewCategory, QuotaSpec, assignment,
         candidates::{self, NewCandidate},
         profiles::{self, ProfileInput, ProfileStatus},
     },
     db::{campaigns::CandidateFilter, time::to_micros},
     error::{ApiError, Problem},
+    sync::Touched,
 };
 
 fn require_coordinator(actor: &Actor) -> Result<(), ApiError> {
@@ -373,4 +374,55 @@ pub async fn get_profile(
         .read(move |conn| profiles::one(conn, &id, now))
         .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// The optimal assignment for the campaign as it stands: who would get
+/// what, the objective, every quota left with open slots and why, and the
+/// budget. Changes nothing.
+#[utoipa::path(post, path = "/api/campaigns/{id}/assignment/preview", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    request_body = assignment::Adjustments,
+    responses((status = 200, body = assignment::Preview), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn preview_assignment(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: Deferred<web::Json<assignment::Adjustments>>,
+) -> actix_web::Result<HttpResponse> {
+    require_coordinator(&actor)?;
+    let (id, body) = (id.into_inner(), body?.into_inner());
+    let preview = state
+        .db
+        .read(move |conn| assignment::preview(conn, &id, &body))
+        .await?;
+    Ok(HttpResponse::Ok().json(preview))
+}
+
+/// Creates the offers of a plan (the preview's, or a hand-edited one),
+/// after checking it against the campaign as it stands; they reach the
+/// volunteers' devices by sync and a mail tells each volunteer. Repeating
+/// a `commit_id` answers the first result and creates nothing.
+#[utoipa::path(post, path = "/api/campaigns/{id}/assignment/commit", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    request_body = assignment::CommitRequest,
+    responses((status = 200, body = assignment::CommitResult), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn commit_assignment(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: Deferred<web::Json<assignment::CommitRequest>>,
+) -> actix_web::Result<HttpResponse> {
+    require_coordinator(&actor)?;
+    let (id, body) = (id.into_inner(), body?.into_inner());
+    let now = to_micros(state.clock.now());
+    let (result, touched) = state
+        .db
+        .write(move |conn| {
+            let mut touched = Touched::new();
+            let result = assignment::commit(conn, now, &actor.user_id, &id, &body, &mut touched)?;
+            Ok::<_, ApiError>((result, touched))
+        })
+        .await?;
+    state.hub.poke(touched.iter());
+    Ok(HttpResponse::Ok().json(result))
 }

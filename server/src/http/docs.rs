@@ -32,7 +32,8 @@ use crate::error::Problem;
         campaigns::create_campaign, campaigns::get_campaign, campaigns::edit_campaign,
         campaigns::set_quotas, campaigns::list_candidates, campaigns::add_candidate,
         campaigns::import_candidates, campaigns::my_profile, campaigns::save_my_profile,
-        campaigns::list_profiles, campaigns::get_profile,
+        campaigns::list_profiles, campaigns::get_profile, campaigns::preview_assignment,
+        campaigns::commit_assignment,
     ),
     components(schemas(Problem, crate::error::RowError, ops::Health, ops::Readiness)),
     tags(

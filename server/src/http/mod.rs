@@ -221,6 +221,14 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
                 .app_data(web::PayloadConfig::new(import_limit))
                 .route(web::post().to(campaigns::import_candidates)),
         )
+        .route(
+            "/api/campaigns/{id}/assignment/preview",
+            web::post().to(campaigns::preview_assignment),
+        )
+        .route(
+            "/api/campaigns/{id}/assignment/commit",
+            web::post().to(campaigns::commit_assignment),
+        )
         .service(
             web::resource("/api/me/profile")
                 .route(web::get().to(campaigns::my_profile))

@@ -279,6 +279,26 @@ pub fn cancel(
     Ok(())
 }
 
+/// Expires the current generation's offer if it is still unanswered;
+/// `false` when the volunteer answered first (or it was cancelled).
+pub fn expire_offer(
+    conn: &mut Conn,
+    now: Micros,
+    id: &str,
+    touched: &mut Touched,
+) -> Result<bool, ApiError> {
+    let (row, mut task, doc_row) = load(conn, id)?;
+    if task.status.status != Status::Offered {
+        return Ok(false);
+    }
+    let expired = StatusReg::new(task.status.generation, Status::Expired, server_stamp(now));
+    if task.status.merge(&expired) {
+        record_history(&mut task, expired.generation, Status::Expired, now);
+    }
+    save(conn, now, row, task, Some(&doc_row), touched)?;
+    Ok(true)
+}
+
 /// Starts a new generation, offered again to `volunteer_id` (the same
 /// volunteer: a reopen; another: a reassignment, after which the task
 /// leaves the old volunteer's devices and arrives on the new one's, with

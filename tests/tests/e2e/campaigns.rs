@@ -311,3 +311,189 @@ on_each_backend! {
         server.stop().await;
     }
 }
+
+async fn profile(server: &TestServer, volunteer: &Person, body: serde_json::Value) {
+    let (status, answer) = send(
+        server,
+        Method::PUT,
+        "/api/me/profile",
+        Some(&volunteer.access_token),
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+fn listing(
+    category: &str,
+    platform: &str,
+    n: u32,
+    shop: &str,
+    price: i64,
+    complaints: u32,
+) -> serde_json::Value {
+    json!({
+        "category": category, "platform": platform,
+        "listing_url": format!("https://{platform}.example.com/item/{n}"),
+        "shop_id": shop, "shop_name": format!("Shop {shop}"), "listed_price": price,
+        "complaints": complaints, "source": "platform_feed",
+    })
+}
+
+on_each_backend! {
+    async fn an_assignment_is_previewed_committed_once_and_offers_reach_devices_and_expire(backend: Backend) {
+        use mystery_buyer_tests::sync::Device;
+        use sync_protocol::{Kind, Record, Status};
+
+        // Tokens outlive the day the clock jumps.
+        let env = TestEnv::with(backend, &[("MB_ACCESS_TOKEN_SECS", "604800")]);
+        let clock = mystery_buyer_tests::manual_clock();
+        let server = env.start_with_clock(clock.clone()).await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let token = Some(coordinator.access_token.as_str());
+        let id = new_campaign(&server, &coordinator).await;
+        let campaign_path = format!("/api/campaigns/{id}");
+        let (status, body) = send(&server, Method::PUT, &format!("{campaign_path}/quotas"), token, json!([
+            { "category": "backpacks", "platform": "taobao", "target": 2, "price_cap": 20_000 },
+            { "category": "silk-quilts", "target": 1 },
+        ])).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Shop A has the two riskiest listings; shop B a third. The quilt
+        // is on a platform and in a category nobody buys.
+        let body = json!([
+            listing("backpacks", "taobao", 1, "A", 15_000, 20),
+            listing("backpacks", "taobao", 2, "A", 16_000, 10),
+            listing("backpacks", "taobao", 3, "B", 12_000, 0),
+            listing("backpacks", "taobao", 4, "C", 25_000, 20),
+            listing("silk-quilts", "jd", 5, "Q", 90_000, 20),
+        ]);
+        let (status, report) = post_bytes(&server, &format!("{campaign_path}/candidates/import"), token, "application/json", serde_json::to_vec(&body).expect("json")).await;
+        assert_eq!(status, StatusCode::CREATED, "{report}");
+
+        let anna = person(&server, &env, Role::Volunteer).await;
+        let ben = person(&server, &env, Role::Volunteer).await;
+        let cleo = person(&server, &env, Role::Volunteer).await;
+        for (who, capacity, status) in [(&anna, 2, "active"), (&ben, 1, "active"), (&cleo, 3, "paused")] {
+            profile(&server, who, json!({
+                "region": "Zhejiang", "categories": ["backpacks"], "platforms": ["taobao"],
+                "capacity": capacity, "spending_cap": 50_000, "status": status,
+            })).await;
+        }
+        let mut annas_phone = Device::register(&server, &anna, "Anna's phone").await;
+
+        // A draft takes no commits; the preview works already.
+        let preview_path = format!("{campaign_path}/assignment/preview");
+        let commit_path = format!("{campaign_path}/assignment/commit");
+        let (status, preview) = post(&server, &preview_path, token, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        let planned = preview["tasks"].as_array().expect("tasks").clone();
+        assert_eq!(planned.len(), 2, "{preview}");
+        // The two riskiest (both of shop A, so one each), never the one
+        // over the quota's price cap; the paused volunteer gets nothing.
+        let mut urls: Vec<&str> = planned.iter().filter_map(|t| t["listing_url"].as_str()).collect();
+        urls.sort_unstable();
+        assert_eq!(urls, ["https://taobao.example.com/item/1", "https://taobao.example.com/item/2"]);
+        let mut takers: Vec<&str> = planned.iter().filter_map(|t| t["volunteer_id"].as_str()).collect();
+        takers.sort_unstable();
+        let mut expected = vec![anna.user_id.as_str(), ben.user_id.as_str()];
+        expected.sort_unstable();
+        assert_eq!(takers, expected, "one each: the shop rule and the even load");
+        assert!(planned.iter().all(|t| t["pseudonym"].as_str().is_some_and(|p| p.starts_with("vol-"))));
+        assert_eq!(preview["objective"]["tasks"], 2);
+        let quilts = preview["unfilled"].as_array().expect("unfilled").iter()
+            .find(|u| u["category"] == "silk-quilts").cloned().expect("the quilt quota is unfilled");
+        assert_eq!(quilts["reasons"], json!({ "no_eligible_volunteer": 1 }), "{quilts}");
+        assert_eq!(preview["budget"]["planned"], 40_000, "the quota's cap per task: {preview}");
+        assert_eq!(preview["budget"]["fits"], true);
+
+        let pairs: Vec<serde_json::Value> = planned.iter()
+            .map(|t| json!({ "candidate_id": t["candidate_id"], "volunteer_id": t["volunteer_id"] }))
+            .collect();
+        let commit = json!({ "commit_id": "c-1", "tasks": pairs });
+        let (status, body) = post(&server, &commit_path, token, commit.clone()).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("campaign_not_active")), "{body}");
+        let (status, _) = send(&server, Method::PATCH, &campaign_path, token, json!({ "status": "active" })).await;
+        assert_eq!(status, StatusCode::OK);
+
+        // Committed once, however often it is sent.
+        let (status, first) = post(&server, &commit_path, token, commit.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        assert_eq!(first["tasks"].as_array().map(Vec::len), Some(2));
+        let (status, again) = post(&server, &commit_path, token, commit.clone()).await;
+        assert_eq!((status, &again), (StatusCode::OK, &first), "a repeated commit answers the first result");
+        let (_, all_tasks) = get(&server, "/api/tasks?limit=500", token).await;
+        assert_eq!(all_tasks.as_array().map(Vec::len), Some(2), "{all_tasks}");
+        // The same plan under a new id: its candidates are taken now.
+        let (status, body) = post(&server, &commit_path, token, json!({ "commit_id": "c-2", "tasks": commit["tasks"] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("candidate_unavailable")), "{body}");
+
+        // The offer is on Anna's phone, with its cap and deadline.
+        annas_phone.pull(&server).await;
+        let annas_task = first["tasks"].as_array().expect("tasks").iter()
+            .find(|t| t["volunteer_id"] == anna.user_id.as_str()).cloned().expect("Anna has one");
+        let task_id = annas_task["task_id"].as_str().expect("task id").to_string();
+        match annas_phone.replica.confirmed().get(&(Kind::Task, task_id.clone())) {
+            Some(Record::Task(t)) => {
+                assert_eq!(t.status.status, Status::Offered);
+                assert_eq!(t.price_cap.as_ref().map(|m| (m.minor, m.currency.as_str())), Some((20_000, "CNY")));
+                assert!(t.deadline_us.is_some());
+            }
+            other => panic!("no offer on the phone: {other:?}"),
+        }
+        // And a mail that says so, naming no shop or price.
+        let mail = mystery_buyer_tests::eventually(std::time::Duration::from_secs(20), "the offer mail", || {
+            let dir = env.config.outbox_dir();
+            async move {
+                std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    text.contains("buying task is waiting").then_some(text)
+                })
+            }
+        }).await.expect("mailed");
+        assert!(!mail.contains("Shop A") && !mail.contains("taobao.example.com"), "{mail}");
+
+        // A hand-made plan over budget is refused; a wrong one too.
+        let (status, _) = send(&server, Method::PUT, &format!("{campaign_path}/quotas"), token, json!([
+            { "category": "backpacks", "platform": "taobao", "target": 3, "price_cap": 20_000 },
+            { "category": "silk-quilts", "target": 1 },
+        ])).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, preview) = post(&server, &preview_path, token, json!({})).await;
+        let third = preview["tasks"][0].clone();
+        assert_eq!(third["listing_url"], "https://taobao.example.com/item/3", "{preview}");
+        assert_eq!(third["volunteer_id"], anna.user_id.as_str(), "Ben is full; Anna has no listing of shop B");
+        let (status, body) = post(&server, &commit_path, token, json!({ "commit_id": "c-3", "tasks": [
+            { "candidate_id": third["candidate_id"], "volunteer_id": ben.user_id },
+        ]})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("assignment_invalid")), "Ben is full: {body}");
+        let (status, _) = send(&server, Method::PATCH, &campaign_path, token, json!({ "budget": 50_000 })).await;
+        assert_eq!(status, StatusCode::OK);
+        let hand = json!({ "commit_id": "c-4", "tasks": [{ "candidate_id": third["candidate_id"], "volunteer_id": third["volunteer_id"] }] });
+        let (status, body) = post(&server, &commit_path, token, hand).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("over_budget")), "{body}");
+
+        // Silence: after the window the offer expires and its candidate
+        // returns to the pool.
+        clock.advance(chrono::Duration::hours(25));
+        let db = env.database().await;
+        mystery_buyer_tests::eventually(std::time::Duration::from_secs(30), "the offers expire", || {
+            let (db, campaign_id) = (db.clone(), id.clone());
+            async move {
+                let live = db
+                    .read(move |conn| mystery_buyer_server::db::campaigns::live_campaign_tasks(conn, &campaign_id).map_err(mystery_buyer_server::db::DbError::from))
+                    .await
+                    .ok()?;
+                live.is_empty().then_some(())
+            }
+        }).await.expect("expired");
+        annas_phone.pull(&server).await;
+        match annas_phone.replica.confirmed().get(&(Kind::Task, task_id.clone())) {
+            Some(Record::Task(t)) => assert_eq!(t.status.status, Status::Expired),
+            other => panic!("{other:?}"),
+        }
+        let (_, preview) = post(&server, &preview_path, token, json!({})).await;
+        assert_eq!(preview["tasks"].as_array().map(Vec::len), Some(3), "all three slots can be planned again: {preview}");
+        assert_eq!((preview["budget"]["committed"].as_i64(), preview["budget"]["fits"].as_bool()), (Some(0), Some(false)), "but they do not fit the cut budget");
+        server.stop().await;
+    }
+}

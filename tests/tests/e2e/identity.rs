@@ -609,6 +609,10 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("put", "/api/campaigns/{id}/quotas") => Roles(COORDINATOR),
         ("get" | "post", "/api/campaigns/{id}/candidates") => Roles(COORDINATOR),
         ("post", "/api/campaigns/{id}/candidates/import") => Roles(COORDINATOR),
+        (
+            "post",
+            "/api/campaigns/{id}/assignment/preview" | "/api/campaigns/{id}/assignment/commit",
+        ) => Roles(COORDINATOR),
         ("get" | "put", "/api/me/profile") => Roles(VOLUNTEER),
         ("get", "/api/volunteers/profiles" | "/api/volunteers/{id}/profile") => Roles(COORDINATOR),
         _ => return None,
