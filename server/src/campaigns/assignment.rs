@@ -540,6 +540,7 @@ pub fn commit(
             },
             touched,
         )?;
+        sql::release_ended(conn, &plan.candidate_id, now)?;
         sql::insert_campaign_task(
             conn,
             &CampaignTaskRow {
@@ -639,9 +640,10 @@ fn mail_offer(
     Ok(())
 }
 
-/// Expires the offer of `task_id` if it is still unanswered and returns
-/// its candidate to the pool. Safe to run twice or on any instance: the
-/// task's row lock and the release's condition make the second run a no-op.
+/// Expires the offer of `task_id` if it is still unanswered; its candidate
+/// is then free for another task (liveness follows the task's status). Safe
+/// to run twice or on any instance: the task's row lock and the status
+/// check make a second run a no-op.
 pub fn expire_offer(
     conn: &mut Conn,
     now: Micros,
@@ -654,10 +656,7 @@ pub fn expire_offer(
     if link.released_at.is_some() || link.offer_expires_at.is_none_or(|at| at > now) {
         return Ok(false);
     }
-    if !tasks::expire_offer(conn, now, task_id, touched)? {
-        return Ok(false);
-    }
-    Ok(sql::release_campaign_task(conn, task_id, now)?)
+    tasks::expire_offer(conn, now, task_id, touched)
 }
 
 /// Registers the offer expiry job. Devices learn of the expiry on their
@@ -682,4 +681,174 @@ pub fn register_expiry(
             Ok(())
         }
     });
+}
+
+/// An open slot a volunteer may claim from the board.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BoardSlot {
+    pub candidate_id: String,
+    pub category: String,
+    pub platform: String,
+    pub shop_name: String,
+    pub listing_url: String,
+    pub listed_price: i64,
+    /// What the task may cost at most.
+    pub price_cap: i64,
+}
+
+/// A slot the caller claimed: their task, already accepted (it reaches
+/// their devices by sync).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Claimed {
+    pub task_id: String,
+    pub candidate_id: String,
+    pub deadline: DateTime<Utc>,
+}
+
+/// The most slots the board shows at once (the riskiest first).
+const BOARD_LIMIT: usize = 100;
+
+fn board_campaign(conn: &mut Conn, campaign_id: &str, lock: bool) -> Result<CampaignRow, ApiError> {
+    let campaign = if lock {
+        sql::lock_campaign(conn, campaign_id)?
+    } else {
+        sql::find_campaign(conn, campaign_id)?
+    };
+    // A campaign without a board looks like no campaign to a volunteer.
+    campaign
+        .filter(|c| c.open_board && c.status == CampaignStatus::Active.as_str())
+        .ok_or_else(|| ApiError::Missing("no open board for this campaign".into()))
+}
+
+/// Whether volunteer `v` may take candidate `c` on top of the snapshot.
+fn claimable(snap: &Snapshot, c: usize, v: usize) -> bool {
+    engine::validate(&snap.problem, &[Pair::new(c, v)]).is_empty()
+}
+
+/// The slots the volunteer could claim now, riskiest first.
+pub fn board(
+    conn: &mut Conn,
+    campaign_id: &str,
+    volunteer_id: &str,
+) -> Result<Vec<BoardSlot>, ApiError> {
+    let campaign = board_campaign(conn, campaign_id, false)?;
+    let snap = snapshot(conn, campaign)?;
+    let Some(v) = snap.volunteer_ids.iter().position(|id| id == volunteer_id) else {
+        return Ok(Vec::new());
+    };
+    let me = &snap.problem.volunteers[v];
+    // Cheap filters first; the engine's own check decides.
+    let mut order: Vec<usize> = (0..snap.candidates.len())
+        .filter(|&c| {
+            let cand = &snap.problem.candidates[c];
+            me.free_capacity > 0
+                && cand.price <= me.spending_cap
+                && me.categories.contains(&cand.category)
+                && me.platforms.contains(&cand.platform)
+                && !me.used_shops.contains(&cand.shop)
+        })
+        .collect();
+    order.sort_by_key(|&c| std::cmp::Reverse(snap.problem.candidates[c].risk));
+    let mut slots = Vec::new();
+    for c in order {
+        if slots.len() == BOARD_LIMIT {
+            break;
+        }
+        if claimable(&snap, c, v) {
+            let row = &snap.candidates[c];
+            slots.push(BoardSlot {
+                candidate_id: row.id.clone(),
+                category: row.category_id.clone(),
+                platform: row.platform.clone(),
+                shop_name: row.shop_name.clone(),
+                listing_url: row.listing_url.clone(),
+                listed_price: row.listed_price,
+                price_cap: snap.caps[c],
+            });
+        }
+    }
+    Ok(slots)
+}
+
+/// A volunteer claims an open slot: under the campaign's lock (so of many
+/// claims for the last slots exactly as many win as there are slots), the
+/// pair is checked by the engine's rules and the budget, and the task is
+/// created already accepted.
+pub fn claim(
+    conn: &mut Conn,
+    now: Micros,
+    campaign_id: &str,
+    volunteer_id: &str,
+    candidate_id: &str,
+    touched: &mut Touched,
+) -> Result<Claimed, ApiError> {
+    let campaign = board_campaign(conn, campaign_id, true)?;
+    let snap = snapshot(conn, campaign)?;
+    let pair = snap.pairs(
+        &[PairRef {
+            candidate_id: candidate_id.to_string(),
+            volunteer_id: volunteer_id.to_string(),
+        }],
+        "claim",
+    )?;
+    let violations = engine::validate(&snap.problem, &pair);
+    if !violations.is_empty() {
+        return Err(conflict(
+            "claim_refused",
+            format!(
+                "this slot cannot be yours: {}",
+                violations_text(&violations)
+            ),
+        ));
+    }
+    if !snap.budget(&pair).fits {
+        return Err(conflict("over_budget", "the campaign's budget is spent"));
+    }
+    let plan = snap.planned(pair[0]);
+    let campaign = &snap.campaign;
+    let deadline = now
+        .saturating_add(campaign.purchase_window_secs.saturating_mul(1_000_000))
+        .min(campaign.ends_at);
+    let task_id = tasks::create(
+        conn,
+        now,
+        volunteer_id,
+        &tasks::NewTask {
+            volunteer_id: volunteer_id.to_string(),
+            title: format!("{}: {}", plan.category, plan.shop_name),
+            instructions: format!(
+                "Buy this listing as an ordinary shopper, for at most {} {} (minor units).",
+                plan.price_cap, campaign.currency
+            ),
+            listing_url: plan.listing_url.clone(),
+            shop_name: plan.shop_name.clone(),
+            platform: plan.platform.clone(),
+            category: plan.category.clone(),
+            price_cap: Some(Money::new(plan.price_cap, campaign.currency.clone())),
+            deadline: Some(from_micros(deadline)),
+        },
+        touched,
+    )?;
+    tasks::accept(conn, now, &task_id, touched)?;
+    sql::release_ended(conn, &plan.candidate_id, now)?;
+    sql::insert_campaign_task(
+        conn,
+        &CampaignTaskRow {
+            task_id: task_id.clone(),
+            campaign_id: campaign.id.clone(),
+            candidate_id: plan.candidate_id.clone(),
+            volunteer_id: volunteer_id.to_string(),
+            shop_id: plan.shop_id.clone(),
+            price_cap: plan.price_cap,
+            offer_expires_at: None,
+            commit_id: None,
+            created_at: now,
+            released_at: None,
+        },
+    )?;
+    Ok(Claimed {
+        task_id,
+        candidate_id: plan.candidate_id,
+        deadline: from_micros(deadline),
+    })
 }

@@ -353,16 +353,51 @@ pub fn insert_campaign_task(conn: &mut Conn, row: &CampaignTaskRow) -> QueryResu
     Ok(())
 }
 
-/// The campaign's tasks that still hold their candidate.
+/// Task statuses that end a task's hold on its candidate: the offer was
+/// declined or left to expire, or the coordinator cancelled it.
+pub const ENDED: [&str; 3] = ["declined", "expired", "cancelled"];
+
+/// The campaign's tasks that still hold their candidate: not released,
+/// and their task not ended (a decline frees the slot at once; the row is
+/// released when the candidate is taken again).
 pub fn live_campaign_tasks(
     conn: &mut Conn,
     campaign_id: &str,
 ) -> QueryResult<Vec<CampaignTaskRow>> {
+    use super::schema::tasks;
     with_conn!(conn, c => campaign_tasks::table
+        .inner_join(tasks::table)
         .filter(campaign_tasks::campaign_id.eq(campaign_id))
         .filter(campaign_tasks::released_at.is_null())
+        .filter(tasks::status.ne_all(ENDED))
         .select(CampaignTaskRow::as_select())
         .load(c))
+}
+
+/// Releases the candidate's rows whose task ended, so a new task may take
+/// it (the unique index allows one unreleased row per candidate).
+pub fn release_ended(conn: &mut Conn, candidate_id: &str, now: Micros) -> QueryResult<usize> {
+    use super::schema::tasks;
+    with_conn!(conn, c => diesel::update(
+        campaign_tasks::table
+            .filter(campaign_tasks::candidate_id.eq(candidate_id))
+            .filter(campaign_tasks::released_at.is_null())
+            .filter(
+                campaign_tasks::task_id.eq_any(
+                    tasks::table.filter(tasks::status.eq_any(ENDED)).select(tasks::id),
+                ),
+            ),
+    )
+    .set(campaign_tasks::released_at.eq(now))
+    .execute(c))
+}
+
+/// Moves the task's hold to its new volunteer (a reassignment).
+pub fn move_campaign_task(conn: &mut Conn, task_id: &str, volunteer_id: &str) -> QueryResult<()> {
+    with_conn!(conn, c => diesel::update(campaign_tasks::table.find(task_id))
+        .set(campaign_tasks::volunteer_id.eq(volunteer_id))
+        .execute(c))?;
+    Ok(())
 }
 
 pub fn find_commit(conn: &mut Conn, id: &str) -> QueryResult<Option<CommitRow>> {
@@ -426,11 +461,14 @@ pub fn live_tasks_by_group(
     conn: &mut Conn,
     campaign_id: &str,
 ) -> QueryResult<Vec<(String, String, i64)>> {
+    use super::schema::tasks;
     use diesel::dsl::count_star;
     with_conn!(conn, c => campaign_tasks::table
         .inner_join(candidates::table)
+        .inner_join(tasks::table)
         .filter(campaign_tasks::campaign_id.eq(campaign_id))
         .filter(campaign_tasks::released_at.is_null())
+        .filter(tasks::status.ne_all(ENDED))
         .group_by((candidates::category_id, candidates::platform))
         .select((candidates::category_id, candidates::platform, count_star()))
         .load(c))
@@ -452,9 +490,12 @@ pub fn open_loads(conn: &mut Conn) -> QueryResult<Vec<(Option<String>, i64)>> {
 /// (Summed here: SUM of a BIGINT is NUMERIC on PostgreSQL but an integer on
 /// SQLite, and one query body must fit both.)
 pub fn committed_money(conn: &mut Conn, campaign_id: &str) -> QueryResult<i64> {
+    use super::schema::tasks;
     let caps: Vec<i64> = with_conn!(conn, c => campaign_tasks::table
+        .inner_join(tasks::table)
         .filter(campaign_tasks::campaign_id.eq(campaign_id))
         .filter(campaign_tasks::released_at.is_null())
+        .filter(tasks::status.ne_all(ENDED))
         .select(campaign_tasks::price_cap)
         .load(c))?;
     Ok(caps.iter().fold(0i64, |a, b| a.saturating_add(*b)))
@@ -466,16 +507,4 @@ pub fn find_campaign_task(conn: &mut Conn, task_id: &str) -> QueryResult<Option<
         .select(CampaignTaskRow::as_select())
         .first(c)
         .optional())
-}
-
-/// Returns the task's candidate to the pool; `false` if it was already.
-pub fn release_campaign_task(conn: &mut Conn, task_id: &str, now: Micros) -> QueryResult<bool> {
-    let n = with_conn!(conn, c => diesel::update(
-        campaign_tasks::table
-            .find(task_id)
-            .filter(campaign_tasks::released_at.is_null()),
-    )
-    .set(campaign_tasks::released_at.eq(now))
-    .execute(c))?;
-    Ok(n == 1)
 }

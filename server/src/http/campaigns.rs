@@ -426,3 +426,64 @@ pub async fn commit_assignment(
     state.hub.poke(touched.iter());
     Ok(HttpResponse::Ok().json(result))
 }
+
+/// The open slots of a campaign's board that the signed-in volunteer may
+/// claim, riskiest first (at most 100).
+#[utoipa::path(get, path = "/api/campaigns/{id}/board", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    responses((status = 200, body = [assignment::BoardSlot]), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn board(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::Volunteer])?;
+    let id = id.into_inner();
+    let slots = state
+        .db
+        .read(move |conn| assignment::board(conn, &id, &actor.user_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(slots))
+}
+
+/// What a volunteer claims from the board.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    pub candidate_id: String,
+}
+
+/// Claims an open slot: the task is created for the caller, already
+/// accepted. Of many claims for the last slots, exactly as many succeed as
+/// there are slots; the others get 409 `claim_refused`.
+#[utoipa::path(post, path = "/api/campaigns/{id}/board/claim", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    request_body = ClaimRequest,
+    responses((status = 201, body = assignment::Claimed), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn claim(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: Deferred<web::Json<ClaimRequest>>,
+) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::Volunteer])?;
+    let (id, body) = (id.into_inner(), body?.into_inner());
+    let now = to_micros(state.clock.now());
+    let (claimed, touched) = state
+        .db
+        .write(move |conn| {
+            let mut touched = Touched::new();
+            let claimed = assignment::claim(
+                conn,
+                now,
+                &id,
+                &actor.user_id,
+                &body.candidate_id,
+                &mut touched,
+            )?;
+            Ok::<_, ApiError>((claimed, touched))
+        })
+        .await?;
+    state.hub.poke(touched.iter());
+    Ok(HttpResponse::Created().json(claimed))
+}

@@ -33,7 +33,7 @@ use crate::error::Problem;
         campaigns::set_quotas, campaigns::list_candidates, campaigns::add_candidate,
         campaigns::import_candidates, campaigns::my_profile, campaigns::save_my_profile,
         campaigns::list_profiles, campaigns::get_profile, campaigns::preview_assignment,
-        campaigns::commit_assignment,
+        campaigns::commit_assignment, campaigns::board, campaigns::claim,
     ),
     components(schemas(Problem, crate::error::RowError, ops::Health, ops::Readiness)),
     tags(

@@ -229,6 +229,11 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
             "/api/campaigns/{id}/assignment/commit",
             web::post().to(campaigns::commit_assignment),
         )
+        .route("/api/campaigns/{id}/board", web::get().to(campaigns::board))
+        .route(
+            "/api/campaigns/{id}/board/claim",
+            web::post().to(campaigns::claim),
+        )
         .service(
             web::resource("/api/me/profile")
                 .route(web::get().to(campaigns::my_profile))

@@ -299,6 +299,23 @@ pub fn expire_offer(
     Ok(true)
 }
 
+/// Accepts the current offer on the volunteer's behalf (a slot they
+/// claimed themselves is accepted from the start).
+pub fn accept(
+    conn: &mut Conn,
+    now: Micros,
+    id: &str,
+    touched: &mut Touched,
+) -> Result<(), ApiError> {
+    let (row, mut task, doc_row) = load(conn, id)?;
+    let accepted = StatusReg::new(task.status.generation, Status::Accepted, server_stamp(now));
+    if task.status.merge(&accepted) {
+        record_history(&mut task, accepted.generation, Status::Accepted, now);
+    }
+    save(conn, now, row, task, Some(&doc_row), touched)?;
+    Ok(())
+}
+
 /// Starts a new generation, offered again to `volunteer_id` (the same
 /// volunteer: a reopen; another: a reassignment, after which the task
 /// leaves the old volunteer's devices and arrives on the new one's, with
@@ -311,8 +328,21 @@ pub fn reassign(
     touched: &mut Touched,
 ) -> Result<(), ApiError> {
     let (mut row, mut task, doc_row) = load(conn, id)?;
+    // A campaign's task whose candidate went back to the pool and was
+    // taken by another task cannot come back: one candidate, one task.
+    let link = crate::db::campaigns::find_campaign_task(conn, id)?;
+    if link.as_ref().is_some_and(|l| l.released_at.is_some()) {
+        return Err(ApiError::Refused {
+            code: "candidate_released",
+            status: actix_web::http::StatusCode::CONFLICT,
+            detail: "this task's listing went back to the campaign's pool; assign it anew".into(),
+        });
+    }
     if let Some(v) = volunteer_id {
         row.assignee_id = Some(volunteer(conn, v)?);
+    }
+    if let (Some(_), Some(assignee)) = (&link, &row.assignee_id) {
+        crate::db::campaigns::move_campaign_task(conn, id, assignee)?;
     }
     let generation = task.status.generation + 1;
     task.status.merge(&StatusReg::new(

@@ -497,3 +497,63 @@ on_each_backend! {
         server.stop().await;
     }
 }
+
+on_each_backend! {
+    async fn a_hundred_volunteers_claiming_the_last_five_slots_get_exactly_five_tasks(backend: Backend) {
+        let env = TestEnv::with(backend, &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")]);
+        let server = env.start().await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let token = Some(coordinator.access_token.as_str());
+        let id = new_campaign(&server, &coordinator).await;
+        let campaign_path = format!("/api/campaigns/{id}");
+        let (status, _) = send(&server, Method::PUT, &format!("{campaign_path}/quotas"), token,
+            json!([{ "category": "power-strips", "platform": "jd", "target": 7 }])).await;
+        assert_eq!(status, StatusCode::OK);
+        let listings: Vec<serde_json::Value> = (0..100).map(|n| listing("power-strips", "jd", n, &format!("shop-{n}"), 3_000, n % 20)).collect();
+        let (status, report) = post_bytes(&server, &format!("{campaign_path}/candidates/import"), token, "application/json", serde_json::to_vec(&listings).expect("json")).await;
+        assert_eq!(status, StatusCode::CREATED, "{report}");
+        let (status, _) = send(&server, Method::PATCH, &campaign_path, token, json!({ "status": "active" })).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let volunteers = futures_util::future::join_all((0..100).map(|_| person(&server, &env, Role::Volunteer))).await;
+        futures_util::future::join_all(volunteers.iter().map(|v| profile(&server, v, json!({
+            "region": "Jiangsu", "categories": ["power-strips"], "platforms": ["jd"],
+            "capacity": 1, "spending_cap": 10_000,
+        })))).await;
+
+        // The board shows each volunteer what they may claim.
+        let board_path = format!("{campaign_path}/board");
+        let (status, board) = get(&server, &board_path, Some(&volunteers[0].access_token)).await;
+        assert_eq!(status, StatusCode::OK, "{board}");
+        assert_eq!(board.as_array().map(Vec::len), Some(100), "{board}");
+        let (status, _) = get(&server, &board_path, token).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "the board is for volunteers");
+
+        // Two slots go first; then everyone claims at once for the last five.
+        let claim_path = format!("{board_path}/claim");
+        for (v, n) in [(0, 0), (1, 1)] {
+            let candidate = board[n]["candidate_id"].clone();
+            let (status, body) = post(&server, &claim_path, Some(&volunteers[v].access_token), json!({ "candidate_id": candidate })).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, body) = post(&server, &claim_path, Some(&volunteers[0].access_token), json!({ "candidate_id": board[2]["candidate_id"] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("claim_refused")), "a full volunteer: {body}");
+        let answers = futures_util::future::join_all(volunteers.iter().enumerate().map(|(i, v)| {
+            let candidate = board[i]["candidate_id"].clone();
+            post(&server, &claim_path, Some(&v.access_token), json!({ "candidate_id": candidate }))
+        })).await;
+        let won = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+        let refused = answers.iter().filter(|(s, b)| *s == StatusCode::CONFLICT && b["code"].as_str().is_some_and(|c| c == "claim_refused" || c == "candidate_unavailable")).count();
+        assert_eq!((won, refused), (5, 95), "{answers:?}");
+
+        let (_, tasks) = get(&server, "/api/tasks?limit=500", token).await;
+        let tasks = tasks.as_array().expect("tasks");
+        assert_eq!(tasks.len(), 7, "exactly the seven slots");
+        assert!(tasks.iter().all(|t| t["status"] == "accepted"), "a claim is accepted from the start");
+        let owners: std::collections::BTreeSet<&str> = tasks.iter().filter_map(|t| t["assignee_id"].as_str()).collect();
+        assert_eq!(owners.len(), 7, "one each");
+        let (_, board) = get(&server, &board_path, Some(&volunteers[99].access_token)).await;
+        assert_eq!(board, json!([]), "nothing left to claim");
+        server.stop().await;
+    }
+}

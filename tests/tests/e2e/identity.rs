@@ -613,6 +613,8 @@ fn access(method: &str, path: &str) -> Option<Access> {
             "post",
             "/api/campaigns/{id}/assignment/preview" | "/api/campaigns/{id}/assignment/commit",
         ) => Roles(COORDINATOR),
+        ("get", "/api/campaigns/{id}/board") => Roles(VOLUNTEER),
+        ("post", "/api/campaigns/{id}/board/claim") => Roles(VOLUNTEER),
         ("get" | "put", "/api/me/profile") => Roles(VOLUNTEER),
         ("get", "/api/volunteers/profiles" | "/api/volunteers/{id}/profile") => Roles(COORDINATOR),
         _ => return None,
