@@ -7,6 +7,7 @@
 pub mod assignment;
 pub mod candidates;
 pub mod profiles;
+pub mod progress;
 pub mod risk;
 
 use std::collections::BTreeSet;

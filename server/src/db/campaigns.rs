@@ -508,3 +508,40 @@ pub fn find_campaign_task(conn: &mut Conn, task_id: &str) -> QueryResult<Option<
         .first(c)
         .optional())
 }
+
+/// Every task the campaign ever made (released ones included, once each),
+/// with its task row.
+pub fn campaign_tasks_with_status(
+    conn: &mut Conn,
+    campaign_id: &str,
+) -> QueryResult<Vec<(CampaignTaskRow, super::sync::TaskRow)>> {
+    use super::schema::tasks;
+    with_conn!(conn, c => campaign_tasks::table
+        .inner_join(tasks::table)
+        .filter(campaign_tasks::campaign_id.eq(campaign_id))
+        .order(campaign_tasks::created_at.asc())
+        .select((CampaignTaskRow::as_select(), super::sync::TaskRow::as_select()))
+        .load(c))
+}
+
+/// The synced records of `kinds` for the campaign's tasks, withdrawn ones
+/// left out.
+pub fn campaign_records(
+    conn: &mut Conn,
+    campaign_id: &str,
+    kinds: &[&str],
+) -> QueryResult<Vec<super::sync::RecordRow>> {
+    use super::schema::sync_records;
+    with_conn!(conn, c => sync_records::table
+        .filter(sync_records::kind.eq_any(kinds))
+        .filter(sync_records::withdrawn.eq(false))
+        .filter(
+            sync_records::task_id.eq_any(
+                campaign_tasks::table
+                    .filter(campaign_tasks::campaign_id.eq(campaign_id))
+                    .select(campaign_tasks::task_id),
+            ),
+        )
+        .select(super::sync::RecordRow::as_select())
+        .load(c))
+}

@@ -487,3 +487,23 @@ pub async fn claim(
     state.hub.poke(touched.iter());
     Ok(HttpResponse::Created().json(claimed))
 }
+
+/// A campaign's progress: quota fill by category and platform, tasks by
+/// status, overdue tasks, missing evidence, reimbursements outstanding.
+#[utoipa::path(get, path = "/api/campaigns/{id}/progress", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    responses((status = 200, body = campaigns::progress::Progress), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn progress(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+) -> actix_web::Result<HttpResponse> {
+    require_coordinator(&actor)?;
+    let id = id.into_inner();
+    let now = to_micros(state.clock.now());
+    let view = state
+        .db
+        .read(move |conn| campaigns::progress::progress(conn, &id, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -231,6 +231,10 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
         )
         .route("/api/campaigns/{id}/board", web::get().to(campaigns::board))
         .route(
+            "/api/campaigns/{id}/progress",
+            web::get().to(campaigns::progress),
+        )
+        .route(
             "/api/campaigns/{id}/board/claim",
             web::post().to(campaigns::claim),
         )

@@ -557,3 +557,70 @@ on_each_backend! {
         server.stop().await;
     }
 }
+
+on_each_backend! {
+    async fn progress_shows_quota_fill_statuses_overdue_tasks_missing_evidence_and_money(backend: Backend) {
+        use mystery_buyer_tests::sync::{Device, new_id};
+        use sync_protocol::{
+            Money, Mutation, Status,
+            mutations::{AddEvidence, RecordPurchase, RequestReimbursement, SetTaskStatus},
+            records::EvidenceKind,
+        };
+
+        let env = TestEnv::with(backend, &[("MB_ACCESS_TOKEN_SECS", "2592000")]);
+        let clock = mystery_buyer_tests::manual_clock();
+        let server = env.start_with_clock(clock.clone()).await;
+        let coordinator = person(&server, &env, Role::Coordinator).await;
+        let token = Some(coordinator.access_token.as_str());
+        let id = new_campaign(&server, &coordinator).await;
+        let campaign_path = format!("/api/campaigns/{id}");
+        send(&server, Method::PUT, &format!("{campaign_path}/quotas"), token,
+            json!([{ "category": "power-strips", "target": 3 }, { "category": "power-strips", "platform": "jd", "target": 2 }])).await;
+        let listings: Vec<serde_json::Value> = (0..3).map(|n| listing("power-strips", "jd", n, &format!("s{n}"), 4_000, 0)).collect();
+        post_bytes(&server, &format!("{campaign_path}/candidates/import"), token, "application/json", serde_json::to_vec(&listings).expect("json")).await;
+        send(&server, Method::PATCH, &campaign_path, token, json!({ "status": "active" })).await;
+        let anna = person(&server, &env, Role::Volunteer).await;
+        let ben = person(&server, &env, Role::Volunteer).await;
+        let mut claimed = Vec::new();
+        for who in [&anna, &ben] {
+            profile(&server, who, json!({ "region": "Hubei", "categories": ["power-strips"], "platforms": ["jd"], "capacity": 1, "spending_cap": 9_000 })).await;
+            let (_, board) = get(&server, &format!("{campaign_path}/board"), Some(&who.access_token)).await;
+            let (status, task) = post(&server, &format!("{campaign_path}/board/claim"), Some(&who.access_token), json!({ "candidate_id": board[0]["candidate_id"] })).await;
+            assert_eq!(status, StatusCode::CREATED, "{task}");
+            claimed.push(task["task_id"].as_str().expect("task").to_string());
+        }
+
+        // Anna buys, sends one of the two required pieces of evidence and
+        // asks to be paid back; Ben does nothing past his deadline.
+        let mut phone = Device::register(&server, &anna, "Anna's phone").await;
+        let t = mystery_buyer_server::clock::Clock::now(&clock).timestamp_micros();
+        phone.pull(&server).await;
+        let task = claimed[0].clone();
+        phone.mutate(t, Mutation::SetTaskStatus(SetTaskStatus { task_id: task.clone(), generation: 1, status: Status::Purchased }));
+        phone.mutate(t + 1, Mutation::RecordPurchase(RecordPurchase {
+            id: new_id(), task_id: task.clone(), order_number: "JD-1".into(), amount: Money::new(3_890, "CNY"),
+            purchased_at_us: t, shop_name: "Shop s0".into(),
+        }));
+        phone.mutate(t + 2, Mutation::AddEvidence(AddEvidence {
+            id: new_id(), task_id: task.clone(), kind: EvidenceKind::OrderScreenshot, sha256: "cd".repeat(32),
+            size: 1_000, media_type: "image/png".into(), captured_at_us: t, note: String::new(),
+        }));
+        phone.mutate(t + 3, Mutation::RequestReimbursement(RequestReimbursement {
+            id: new_id(), task_id: task.clone(), amount: Money::new(3_890, "CNY"), note: String::new(),
+        }));
+        phone.sync(&server, t + 4).await;
+        clock.advance(chrono::Duration::hours(73));
+
+        let (status, progress) = get(&server, &format!("{campaign_path}/progress"), token).await;
+        assert_eq!(status, StatusCode::OK, "{progress}");
+        assert_eq!(progress["tasks_by_status"], json!({ "accepted": 1, "purchased": 1 }), "{progress}");
+        let quotas = progress["quotas"].as_array().expect("quotas");
+        let whole = quotas.iter().find(|q| q["platform"].is_null()).expect("category quota");
+        assert_eq!((whole["target"].as_u64(), whole["filled"].as_u64(), whole["purchased"].as_u64()), (Some(3), Some(2), Some(1)));
+        assert_eq!(progress["overdue"].as_array().map(Vec::len), Some(1), "{progress}");
+        assert_eq!(progress["overdue"][0]["task_id"], claimed[1].as_str());
+        assert_eq!(progress["missing_evidence"], json!([{ "task_id": task, "volunteer_id": anna.user_id, "missing": ["product_photo"] }]));
+        assert_eq!((progress["reimbursements"]["requested"].as_u64(), progress["reimbursements"]["requested_amount"].as_i64()), (Some(1), Some(3_890)));
+        server.stop().await;
+    }
+}
