@@ -87,7 +87,8 @@ pub struct UnfilledView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BudgetView {
     pub budget: i64,
-    /// Price caps of the live tasks.
+    /// Spent (bought tasks' purchase amounts) and committed (the other
+    /// live tasks' price caps).
     pub committed: i64,
     pub remaining: i64,
     /// Price caps of the planned tasks.
@@ -271,7 +272,10 @@ fn snapshot(conn: &mut Conn, campaign: CampaignRow) -> Result<Snapshot, ApiError
         forbidden: Vec::new(),
         forced: Vec::new(),
     };
-    let committed = sql::committed_money(conn, &campaign.id)?;
+    // Money already gone or promised: bought tasks at their purchase
+    // amount, the others at their price cap.
+    let money = super::money::budget(conn, &campaign.id)?;
+    let committed = money.spent.saturating_add(money.committed);
     Ok(Snapshot {
         campaign,
         problem,

@@ -6,6 +6,7 @@
 
 pub mod assignment;
 pub mod candidates;
+pub mod money;
 pub mod profiles;
 pub mod progress;
 pub mod risk;

@@ -76,6 +76,7 @@ pub struct Progress {
     pub overdue: Vec<Overdue>,
     pub missing_evidence: Vec<MissingEvidence>,
     pub reimbursements: Reimbursements,
+    pub money: super::money::Budget,
     pub generated_at: DateTime<Utc>,
 }
 
@@ -196,6 +197,7 @@ pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progr
         overdue,
         missing_evidence,
         reimbursements,
+        money: super::money::budget(conn, campaign_id)?,
         generated_at: from_micros(now),
     })
 }

@@ -486,21 +486,6 @@ pub fn open_loads(conn: &mut Conn) -> QueryResult<Vec<(Option<String>, i64)>> {
         .load(c))
 }
 
-/// Money the campaign's live tasks commit (their price caps).
-/// (Summed here: SUM of a BIGINT is NUMERIC on PostgreSQL but an integer on
-/// SQLite, and one query body must fit both.)
-pub fn committed_money(conn: &mut Conn, campaign_id: &str) -> QueryResult<i64> {
-    use super::schema::tasks;
-    let caps: Vec<i64> = with_conn!(conn, c => campaign_tasks::table
-        .inner_join(tasks::table)
-        .filter(campaign_tasks::campaign_id.eq(campaign_id))
-        .filter(campaign_tasks::released_at.is_null())
-        .filter(tasks::status.ne_all(ENDED))
-        .select(campaign_tasks::price_cap)
-        .load(c))?;
-    Ok(caps.iter().fold(0i64, |a, b| a.saturating_add(*b)))
-}
-
 pub fn find_campaign_task(conn: &mut Conn, task_id: &str) -> QueryResult<Option<CampaignTaskRow>> {
     with_conn!(conn, c => campaign_tasks::table
         .find(task_id)

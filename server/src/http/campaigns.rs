@@ -507,3 +507,57 @@ pub async fn progress(
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
+
+/// Approves, rejects (with a reason the volunteer reads) or marks paid a
+/// reimbursement request; the app learns it by sync.
+#[utoipa::path(post, path = "/api/reimbursements/{id}/decision", tag = "campaigns",
+    params(("id" = String, Path, description = "Reimbursement request id")),
+    request_body = campaigns::money::DecisionRequest,
+    responses((status = 200, body = campaigns::money::ReimbursementView), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 409, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn decide_reimbursement(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: Deferred<web::Json<campaigns::money::DecisionRequest>>,
+) -> actix_web::Result<HttpResponse> {
+    require_coordinator(&actor)?;
+    let (id, body) = (id.into_inner(), body?.into_inner());
+    let now = to_micros(state.clock.now());
+    let (view, touched) = state
+        .db
+        .write(move |conn| {
+            let mut touched = Touched::new();
+            let view = campaigns::money::decide(conn, now, &id, &body, &mut touched)?;
+            Ok::<_, ApiError>((view, touched))
+        })
+        .await?;
+    state.hub.poke(touched.iter());
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The finance export of a campaign: one CSV line per reimbursement
+/// request, volunteers by pseudonym.
+#[utoipa::path(get, path = "/api/campaigns/{id}/finance.csv", tag = "campaigns",
+    params(("id" = String, Path, description = "Campaign id")),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn finance_csv(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+) -> actix_web::Result<HttpResponse> {
+    require_coordinator(&actor)?;
+    let id = id.into_inner();
+    let file = format!(
+        "attachment; filename=\"finance-{}.csv\"",
+        id.replace('"', "")
+    );
+    let body = state
+        .db
+        .read(move |conn| campaigns::money::finance_csv(conn, &id))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((header::CONTENT_DISPOSITION, file))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}

@@ -34,7 +34,7 @@ use crate::error::Problem;
         campaigns::import_candidates, campaigns::my_profile, campaigns::save_my_profile,
         campaigns::list_profiles, campaigns::get_profile, campaigns::preview_assignment,
         campaigns::commit_assignment, campaigns::board, campaigns::claim,
-        campaigns::progress,
+        campaigns::progress, campaigns::finance_csv, campaigns::decide_reimbursement,
     ),
     components(schemas(Problem, crate::error::RowError, ops::Health, ops::Readiness)),
     tags(

@@ -235,6 +235,14 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
             web::get().to(campaigns::progress),
         )
         .route(
+            "/api/campaigns/{id}/finance.csv",
+            web::get().to(campaigns::finance_csv),
+        )
+        .route(
+            "/api/reimbursements/{id}/decision",
+            web::post().to(campaigns::decide_reimbursement),
+        )
+        .route(
             "/api/campaigns/{id}/board/claim",
             web::post().to(campaigns::claim),
         )

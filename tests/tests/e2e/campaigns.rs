@@ -605,8 +605,9 @@ on_each_backend! {
             id: new_id(), task_id: task.clone(), kind: EvidenceKind::OrderScreenshot, sha256: "cd".repeat(32),
             size: 1_000, media_type: "image/png".into(), captured_at_us: t, note: String::new(),
         }));
+        let reimbursement = new_id();
         phone.mutate(t + 3, Mutation::RequestReimbursement(RequestReimbursement {
-            id: new_id(), task_id: task.clone(), amount: Money::new(3_890, "CNY"), note: String::new(),
+            id: reimbursement.clone(), task_id: task.clone(), amount: Money::new(3_890, "CNY"), note: String::new(),
         }));
         phone.sync(&server, t + 4).await;
         clock.advance(chrono::Duration::hours(73));
@@ -621,6 +622,43 @@ on_each_backend! {
         assert_eq!(progress["overdue"][0]["task_id"], claimed[1].as_str());
         assert_eq!(progress["missing_evidence"], json!([{ "task_id": task, "volunteer_id": anna.user_id, "missing": ["product_photo"] }]));
         assert_eq!((progress["reimbursements"]["requested"].as_u64(), progress["reimbursements"]["requested_amount"].as_i64()), (Some(1), Some(3_890)));
+        // Spent: Anna's purchase; committed: Ben's task at its listed price.
+        assert_eq!(progress["money"], json!({ "budget": 5_000_000, "spent": 3_890, "committed": 4_000, "remaining": 4_992_110 }), "{progress}");
+
+        // The reimbursement: rejected only with a reason, then approved and
+        // paid, in that order; a repeated step changes nothing.
+        let decide = format!("/api/reimbursements/{reimbursement}/decision");
+        let (status, body) = post(&server, &decide, token, json!({ "decision": "reject" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let (status, body) = post(&server, &decide, token, json!({ "decision": "paid" })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("reimbursement_out_of_order")), "{body}");
+        for step in ["approve", "paid", "paid"] {
+            let (status, body) = post(&server, &decide, token, json!({ "decision": step })).await;
+            assert_eq!(status, StatusCode::OK, "{step}: {body}");
+        }
+        let (status, body) = post(&server, &decide, token, json!({ "decision": "approve" })).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, _) = post(&server, "/api/reimbursements/nope/decision", token, json!({ "decision": "approve" })).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        phone.pull(&server).await;
+        match phone.replica.confirmed().get(&(sync_protocol::Kind::Reimbursement, reimbursement.clone())) {
+            Some(sync_protocol::Record::Reimbursement(r)) => {
+                assert_eq!(r.status, sync_protocol::records::ReimbursementStatus::Paid);
+            }
+            other => panic!("the decision is not on the phone: {other:?}"),
+        }
+        let (_, progress) = get(&server, &format!("{campaign_path}/progress"), token).await;
+        assert_eq!((progress["reimbursements"]["paid"].as_u64(), progress["reimbursements"]["paid_amount"].as_i64()), (Some(1), Some(3_890)));
+
+        // Finance's CSV: by pseudonym, never by name.
+        let response = server.http.get(server.url(&format!("{campaign_path}/finance.csv"))).bearer_auth(&coordinator.access_token).send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/csv"));
+        let csv = response.text().await.expect("text");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2, "{csv}");
+        assert!(lines[0].starts_with("reimbursement_id,task_id,volunteer,"), "{csv}");
+        assert!(lines[1].contains(&reimbursement) && lines[1].contains(",3890,CNY,paid,") && lines[1].contains(",vol-"), "{csv}");
         server.stop().await;
     }
 }

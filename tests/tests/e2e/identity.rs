@@ -614,7 +614,10 @@ fn access(method: &str, path: &str) -> Option<Access> {
             "/api/campaigns/{id}/assignment/preview" | "/api/campaigns/{id}/assignment/commit",
         ) => Roles(COORDINATOR),
         ("get", "/api/campaigns/{id}/board") => Roles(VOLUNTEER),
-        ("get", "/api/campaigns/{id}/progress") => Roles(COORDINATOR),
+        ("get", "/api/campaigns/{id}/progress" | "/api/campaigns/{id}/finance.csv") => {
+            Roles(COORDINATOR)
+        }
+        ("post", "/api/reimbursements/{id}/decision") => Roles(COORDINATOR),
         ("post", "/api/campaigns/{id}/board/claim") => Roles(VOLUNTEER),
         ("get" | "put", "/api/me/profile") => Roles(VOLUNTEER),
         ("get", "/api/volunteers/profiles" | "/api/volunteers/{id}/profile") => Roles(COORDINATOR),
