@@ -472,6 +472,19 @@ on_each_backend! {
         let (status, body) = post(&server, &commit_path, token, hand).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("over_budget")), "{body}");
 
+        // Ben declines on his phone: his candidate is free again at once.
+        let bens_task = first["tasks"].as_array().expect("tasks").iter()
+            .find(|t| t["volunteer_id"] == ben.user_id.as_str()).cloned().expect("Ben has one");
+        let mut bens_phone = Device::register(&server, &ben, "Ben's phone").await;
+        bens_phone.pull(&server).await;
+        let now_us = mystery_buyer_server::clock::Clock::now(&clock).timestamp_micros();
+        bens_phone.mutate(now_us, sync_protocol::Mutation::SetTaskStatus(sync_protocol::mutations::SetTaskStatus {
+            task_id: bens_task["task_id"].as_str().expect("id").to_string(), generation: 1, status: Status::Declined,
+        }));
+        bens_phone.sync(&server, now_us + 1).await;
+        let (_, preview) = post(&server, &preview_path, token, json!({})).await;
+        assert!(preview["tasks"].as_array().expect("tasks").iter().any(|t| t["candidate_id"] == bens_task["candidate_id"]), "{preview}");
+
         // Silence: after the window the offer expires and its candidate
         // returns to the pool.
         clock.advance(chrono::Duration::hours(25));
