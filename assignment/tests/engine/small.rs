@@ -140,6 +140,7 @@ const CROWDED_SHOPS: Shape = Shape {
     volunteers: (1, 3),
     capacity: 3,
     risk: 6,
+    quota_scale: 1,
 };
 
 #[test]

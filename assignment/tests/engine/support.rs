@@ -6,7 +6,10 @@ use proptest::prelude::*;
 
 pub const CATEGORIES: [&str; 3] = ["backpacks", "silk quilts", "power strips"];
 pub const PLATFORMS: [&str; 3] = ["taobao", "jd", "pinduoduo"];
-pub const SHOPS: [&str; 4] = ["shop-a", "shop-b", "shop-c", "shop-d"];
+pub const SHOPS: [&str; 12] = [
+    "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-f", "shop-g", "shop-h", "shop-i",
+    "shop-j", "shop-k", "shop-l",
+];
 
 fn subset(names: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec(prop::bool::weighted(0.8), names.len()).prop_map(move |keep| {
@@ -29,6 +32,8 @@ pub struct Shape {
     pub volunteers: (usize, usize),
     pub capacity: u32,
     pub risk: u32,
+    /// Quota sizes are multiplied by this.
+    pub quota_scale: u32,
 }
 
 pub const SMALL: Shape = Shape {
@@ -39,6 +44,7 @@ pub const SMALL: Shape = Shape {
     volunteers: (1, 4),
     capacity: 3,
     risk: 6,
+    quota_scale: 1,
 };
 
 /// A random problem: 1..=`shape.categories` categories and so on, quotas
@@ -54,8 +60,9 @@ fn sized(shape: Shape, nc: usize, np: usize, ns: usize) -> impl Strategy<Value =
     let plats: &'static [&'static str] = &PLATFORMS[..np];
     let shops: &'static [&'static str] = &SHOPS[..ns];
     let cap = || prop::option::weighted(0.3, (3i64..=10).prop_map(|c| c * 10));
-    let wide = prop::collection::vec(prop::option::weighted(0.7, (1u32..5, cap())), nc);
-    let narrow = prop::collection::vec(prop::option::weighted(0.4, (0u32..4, cap())), nc * np);
+    let k = shape.quota_scale;
+    let wide = prop::collection::vec(prop::option::weighted(0.7, (k..5 * k, cap())), nc);
+    let narrow = prop::collection::vec(prop::option::weighted(0.4, (0..4 * k, cap())), nc * np);
     let candidate = (
         prop::sample::select(cats),
         prop::sample::select(plats),
