@@ -1,7 +1,9 @@
 //! Thousands of small random instances, each solved by brute force.
 
 use campaign_assignment::{
-    Assignment, Problem, ProblemError, UnfilledReason, reference::solve_explicit, solve, validate,
+    Assignment, Problem, ProblemError, UnfilledReason,
+    reference::{certify, solve_explicit},
+    solve, validate,
 };
 use proptest::{
     prelude::*,
@@ -100,7 +102,7 @@ pub fn check_unfilled(p: &Problem, a: &Assignment) -> Result<(), TestCaseError> 
 /// explicit model, `validate` and the unfilled report. Returns the rounds
 /// the engine needed.
 pub fn check_against_brute_force(p: &Problem) -> Result<u32, TestCaseError> {
-    let best = brute_force(p);
+    let (best, samples) = brute_force(p);
     match solve(p) {
         Ok(a) => {
             prop_assert_eq!(validate(p, &a.pairs), vec![]);
@@ -110,6 +112,16 @@ pub fn check_against_brute_force(p: &Problem) -> Result<u32, TestCaseError> {
             prop_assert_eq!(reference.1, a.objective);
             prop_assert_eq!(validate(p, &reference.0), vec![]);
             check_unfilled(p, &a)?;
+            let proof = certify(p, &a.pairs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(proof.valid && proof.optimal);
+            // The certificate also tells suboptimal assignments apart.
+            for sample in &samples {
+                let mut sample = sample.clone();
+                sample.sort_unstable();
+                let proof = certify(p, &sample).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(proof.valid);
+                prop_assert_eq!(proof.optimal, Some(score(p, &sample)) == best);
+            }
             Ok(a.stats.rounds)
         }
         Err(ProblemError::ForcedPairs(broken)) => {

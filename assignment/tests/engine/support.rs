@@ -211,8 +211,9 @@ pub fn score(p: &Problem, pairs: &[Pair]) -> Objective {
 }
 
 /// The best objective over every valid assignment that contains the forced
-/// pairs, by exhaustive search; `None` if there is no such assignment.
-pub fn brute_force(p: &Problem) -> Option<Objective> {
+/// pairs, by exhaustive search; `None` if there is no such assignment. Also
+/// a few of the valid assignments it met, for checks that need some.
+pub fn brute_force(p: &Problem) -> (Option<Objective>, Vec<Vec<Pair>>) {
     struct Search<'a> {
         p: &'a Problem,
         quotas: Vec<Option<Vec<usize>>>,
@@ -222,6 +223,7 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
         shops: Vec<Vec<&'a str>>,
         pairs: Vec<Pair>,
         best: Option<Objective>,
+        samples: Vec<Vec<Pair>>,
     }
     impl<'a> Search<'a> {
         fn allowed(&self, i: usize, v: usize) -> bool {
@@ -238,6 +240,9 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
         fn go(&mut self, i: usize) {
             if i == self.p.candidates.len() {
                 let s = score(self.p, &self.pairs);
+                if self.samples.len() < 6 || (s.tasks > 0 && self.samples.len() < 12) {
+                    self.samples.push(self.pairs.clone());
+                }
                 if self.best.is_none_or(|b| s > b) {
                     self.best = Some(s);
                 }
@@ -270,7 +275,7 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
     let mut forced = vec![None; p.candidates.len()];
     for f in &p.forced {
         if forced[f.candidate].is_some() {
-            return None;
+            return (None, Vec::new());
         }
         forced[f.candidate] = Some(f.volunteer);
     }
@@ -283,7 +288,8 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
         shops: vec![Vec::new(); p.volunteers.len()],
         pairs: Vec::new(),
         best: None,
+        samples: Vec::new(),
     };
     s.go(0);
-    s.best
+    (s.best, s.samples)
 }
