@@ -321,6 +321,12 @@ impl<'a, 'p> Engine<'a, 'p> {
         let mut explicit = Vec::new();
         let mut explicit_entries = Vec::new();
         let mut sinks = Vec::new();
+        let mut reach = vec![0u32; p.volunteers.len()];
+        for class in &self.classes {
+            for &(_, v) in &class.vols {
+                reach[v as usize] = reach[v as usize].saturating_add(class.cands.len() as u32);
+            }
+        }
 
         let mut quota_entry = |net: &mut Network, i: usize| -> u32 {
             let mut node_of = |net: &mut Network, q: usize, from: u32| {
@@ -340,7 +346,9 @@ impl<'a, 'p> Engine<'a, 'p> {
             let v = v as usize;
             if vol_node[v] == NONE {
                 vol_node[v] = net.add_node();
-                let units = res.capacity[v].min(active as u32);
+                // More units than candidates it could ever reach would be
+                // dead arcs.
+                let units = res.capacity[v].min(reach[v]);
                 let first = net.arc_count() as u32;
                 for k in 1..=i64::from(units) {
                     let marginal = 2 * (i64::from(res.load[v]) + k) - 1;

@@ -145,7 +145,7 @@ fn ilp_optimum(p: &Problem) -> Option<Objective> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(100))]
 
     #[test]
     fn the_engine_matches_an_ilp_solver_on_medium_instances(p in problem(MEDIUM)) {
