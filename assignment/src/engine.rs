@@ -166,7 +166,6 @@ struct Model {
     /// Candidates of exact shops with forbidden pairs, arc by arc:
     /// (candidate, volunteer, arc from the candidate's node).
     explicit: Vec<(u32, u32, u32)>,
-    explicit_entries: Vec<(u32, u32)>,
     /// (volunteer, first arc to the sink, count): the load pieces.
     sinks: Vec<(u32, u32, u32)>,
 }
@@ -245,7 +244,6 @@ impl<'a, 'p> Engine<'a, 'p> {
             stats.exact_shops = exact.len() as u32;
             let chains = model.chains;
             let explicit = model.explicit;
-            let explicit_entries = model.explicit_entries;
             let sinks = model.sinks;
             let circulation = model.net.min_cost_circulation();
             stats.pivots += circulation.pivots;
@@ -262,21 +260,18 @@ impl<'a, 'p> Engine<'a, 'p> {
                     real.place(x, v);
                 }
             }
-            debug_assert!(
-                explicit_entries
-                    .iter()
-                    .all(|&(x, arc)| flow[arc as usize] == 0 || real.holder[x as usize] != NONE)
-            );
             let conflicts = real.unplaced.len() as u32;
             let stuck = real.repair();
             stats.repaired += conflicts - stuck.len() as u32;
-            if stuck.is_empty() {
-                debug_assert!(real.deficit.iter().all(|&d| d == 0));
-                let pairs = (0..real.holder.len())
+            let placed = || {
+                (0..real.holder.len())
                     .filter(|&i| real.holder[i] != NONE)
                     .map(|i| Pair::new(i, real.holder[i] as usize))
-                    .collect();
-                return (pairs, stats);
+                    .collect()
+            };
+            if stuck.is_empty() {
+                debug_assert!(real.deficit.iter().all(|&d| d == 0));
+                return (placed(), stats);
             }
             let before = exact.len();
             exact.extend(stuck.iter().map(|&i| self.shop(i)));
@@ -284,13 +279,19 @@ impl<'a, 'p> Engine<'a, 'p> {
             // are placed without conflicts, and a failed search starts only
             // from a conflict), so every round adds a shop and the loop ends
             // at the latest when every shop is exact.
-            debug_assert!(exact.len() > before);
+            debug_assert!(exact.len() > before, "a stuck candidate of an exact shop");
             if exact.len() == before {
                 exact.extend(
                     (0..self.ix.p.candidates.len())
                         .filter(|&i| self.res.active[i])
                         .map(|i| self.ix.cand_shop[i]),
                 );
+                if exact.len() == before {
+                    // Unreachable by the argument above; should it ever
+                    // happen, answer with what is placed (valid, perhaps
+                    // not optimal) rather than loop.
+                    return (placed(), stats);
+                }
             }
         }
     }
@@ -319,7 +320,6 @@ impl<'a, 'p> Engine<'a, 'p> {
         let mut shop_node: HashMap<(u32, u32), u32> = HashMap::new();
         let mut chains = Vec::new();
         let mut explicit = Vec::new();
-        let mut explicit_entries = Vec::new();
         let mut sinks = Vec::new();
         let mut reach = vec![0u32; p.volunteers.len()];
         for class in &self.classes {
@@ -443,8 +443,7 @@ impl<'a, 'p> Engine<'a, 'p> {
                     }
                     let node = net.add_node();
                     let from = quota_entry(&mut net, x as usize);
-                    let arc = net.add_arc(from, node, 1, cand_cost(x));
-                    explicit_entries.push((x, arc));
+                    net.add_arc(from, node, 1, cand_cost(x));
                     for v in allowed {
                         let to = shop_vol(&mut net, v);
                         explicit.push((x, v, net.add_arc(node, to, 1, Cost::ZERO)));
@@ -457,7 +456,6 @@ impl<'a, 'p> Engine<'a, 'p> {
             net,
             chains,
             explicit,
-            explicit_entries,
             sinks,
         }
     }
