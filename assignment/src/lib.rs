@@ -62,8 +62,18 @@
 //!    model is the full problem (realised without conflicts), so the loop
 //!    ends, with the optimum.
 //!
-//! [`reference::solve_explicit`] solves the explicit model directly; tests
-//! compare the engine with it, with brute force and with an ILP solver.
+//! [`reference::solve_explicit`] solves the explicit model directly (small
+//! instances) and [`reference::certify`] proves an assignment optimal on the
+//! explicit model of any size (no negative cycle in its residual graph);
+//! tests compare the engine with both, with brute force and with an ILP
+//! solver.
+//!
+//! # Limits and determinism
+//! At most 2^26 candidates and 2^26 volunteers, and `current_load +
+//! free_capacity` at most 2^24 per volunteer ([`ProblemError::TooLarge`]
+//! otherwise): that keeps every sum of costs far inside `i64`. The same
+//! problem always gives the same answer (no randomness, no iteration over
+//! hash order that could change it).
 
 // Parallel arrays indexed by candidate or volunteer read best as index loops.
 #![allow(clippy::needless_range_loop)]
