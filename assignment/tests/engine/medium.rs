@@ -3,7 +3,9 @@
 //! solver that knows nothing of flows.
 
 use campaign_assignment::{
-    Objective, Problem, ProblemError, reference::solve_explicit, solve, validate,
+    Objective, Problem, ProblemError,
+    reference::{certify, solve_explicit},
+    solve, validate,
 };
 use microlp::{ComparisonOp, OptimizationDirection, Problem as Lp, Variable};
 use proptest::prelude::*;
@@ -22,6 +24,7 @@ const MEDIUM: Shape = Shape {
     capacity: 3,
     risk: 1000,
     quota_scale: 6,
+    forbidden: 3,
 };
 
 /// The lexicographic optimum by two ILPs: the most tasks; then, with that
@@ -161,6 +164,41 @@ proptest! {
                 prop_assert!(!broken.is_empty());
                 prop_assert_eq!(ilp, None);
             }
+            Err(e) => prop_assert!(false, "{}", e),
+        }
+    }
+}
+
+/// Bigger, with crowded shops and many forbidden pairs: several refinement
+/// rounds, checked against the explicit model and its certificate.
+const LARGE: Shape = Shape {
+    categories: 3,
+    platforms: 3,
+    shops: 6,
+    candidates: (150, 300),
+    volunteers: (20, 60),
+    capacity: 3,
+    risk: 1000,
+    quota_scale: 20,
+    forbidden: 60,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    #[test]
+    fn the_engine_matches_the_explicit_model_on_larger_crowded_instances(p in problem(LARGE)) {
+        match solve(&p) {
+            Ok(a) => {
+                prop_assert_eq!(validate(&p, &a.pairs), vec![]);
+                let (pairs, best) = solve_explicit(&p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(validate(&p, &pairs), vec![]);
+                prop_assert_eq!(a.objective, best);
+                let proof = certify(&p, &a.pairs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(proof.valid && proof.optimal);
+                check_unfilled(&p, &a)?;
+            }
+            Err(ProblemError::ForcedPairs(broken)) => prop_assert!(!broken.is_empty()),
             Err(e) => prop_assert!(false, "{}", e),
         }
     }

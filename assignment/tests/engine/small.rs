@@ -153,6 +153,7 @@ const CROWDED_SHOPS: Shape = Shape {
     capacity: 3,
     risk: 6,
     quota_scale: 1,
+    forbidden: 3,
 };
 
 #[test]

@@ -148,6 +148,29 @@ fn a_forbidden_pair_is_never_assigned() {
 }
 
 #[test]
+fn forbidden_pairs_in_a_crowded_shop_are_modelled_exactly_after_a_refinement() {
+    // The relaxation (no shop rule, no forbidden pairs) takes both shop-x
+    // listings; realising that is impossible, so shop-x is modelled exactly,
+    // its listings with forbidden pairs arc by arc.
+    let mut p = campaign(
+        vec![quota("travel bags", None, 2)],
+        vec![
+            listing("travel bags", "jd", "shop-x", 100, 9),
+            listing("travel bags", "jd", "shop-x", 100, 8),
+            listing("travel bags", "jd", "shop-y", 100, 1),
+        ],
+        vec![
+            buyer(&["travel bags"], &["jd"], 2),
+            buyer(&["travel bags"], &["jd"], 1),
+        ],
+    );
+    p.forbidden = vec![Pair::new(0, 1), Pair::new(1, 1)];
+    let a = solve(&p).expect("solvable");
+    assert_eq!(a.pairs, vec![Pair::new(0, 0), Pair::new(2, 1)]);
+    assert_eq!((a.stats.rounds, a.stats.exact_shops), (2, 1));
+}
+
+#[test]
 fn forced_pairs_are_kept_and_the_rest_is_optimised_around_them() {
     let mut p = campaign(
         vec![quota("silk quilts", None, 2)],

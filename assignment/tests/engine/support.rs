@@ -34,6 +34,8 @@ pub struct Shape {
     pub risk: u32,
     /// Quota sizes are multiplied by this.
     pub quota_scale: u32,
+    /// At most this many forbidden pairs.
+    pub forbidden: usize,
 }
 
 pub const SMALL: Shape = Shape {
@@ -45,6 +47,7 @@ pub const SMALL: Shape = Shape {
     capacity: 3,
     risk: 6,
     quota_scale: 1,
+    forbidden: 3,
 };
 
 /// A random problem: 1..=`shape.categories` categories and so on, quotas
@@ -101,7 +104,7 @@ fn sized(shape: Shape, nc: usize, np: usize, ns: usize) -> impl Strategy<Value =
         narrow,
         prop::collection::vec(candidate, shape.candidates.0..=shape.candidates.1),
         prop::collection::vec(volunteer, shape.volunteers.0..=shape.volunteers.1),
-        prop::collection::vec((index(), index()), 0..3),
+        prop::collection::vec((index(), index()), 0..=shape.forbidden),
         prop::option::weighted(0.3, (index(), index(), prop::bool::weighted(0.8))),
     )
         .prop_map(
