@@ -145,11 +145,13 @@ struct Class {
     vols: Vec<(i64, u32)>,
 }
 
-/// One chain of spending-cap levels. A candidate enters at the lowest level
-/// whose cap covers its price; flow only climbs; a volunteer (or a
-/// (volunteer, shop) node) hangs at the level of its own cap. So a candidate
-/// reaches exactly the volunteers who can afford it, over
-/// O(candidates + volunteers) arcs instead of their product.
+/// One chain of spending-cap levels. Volunteers are sorted by cap; a
+/// candidate enters at the position of the first volunteer who can afford
+/// it; there is a level per distinct entry position, flow only climbs, and a
+/// volunteer (or a (volunteer, shop) node) hangs at the highest level at or
+/// below its own position. So a candidate reaches exactly the volunteers who
+/// can afford it, over O(candidates + volunteers) arcs instead of their
+/// product, and a class whose listings everybody can afford is one level.
 struct Chain {
     /// (level, candidate, arc from the quota node).
     entries: Vec<(u32, u32, u32)>,

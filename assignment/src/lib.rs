@@ -41,8 +41,8 @@
 //!    only on its (category, platform) class and its price, so each class
 //!    becomes a chain of spending-cap levels: a candidate enters at the
 //!    lowest level whose cap covers its price, flow only climbs, and each
-//!    volunteer hangs at its own cap's level. Arcs: O(candidates +
-//!    volunteers x classes). Shops marked exact keep their rules: their own
+//!    volunteer hangs at its own cap's level (levels exist only where
+//!    candidates enter). Arcs: O(candidates + volunteers x classes). Shops marked exact keep their rules: their own
 //!    chains, hung on (volunteer, shop) nodes of capacity 1 that exist only
 //!    where the shop is not used, and one arc per allowed volunteer for their
 //!    candidates named in forbidden pairs. Every real assignment is a flow of
