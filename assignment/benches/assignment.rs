@@ -22,7 +22,7 @@
 //! engine's refinement rounds).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     time::{Duration, Instant},
 };
 
@@ -198,7 +198,7 @@ fn instance(candidates: usize, volunteers: usize, seed: u64, shops: usize) -> Pr
             .map(|c| CATEGORIES[c].0.to_string())
             .collect();
         let np = rng.range(2, 5) as usize;
-        let mut plats = HashSet::new();
+        let mut plats = BTreeSet::new();
         while plats.len() < np {
             plats.insert(rng.weighted(&platform_weights));
         }

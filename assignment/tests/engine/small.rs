@@ -108,6 +108,8 @@ pub fn check_against_brute_force(p: &Problem) -> Result<u32, TestCaseError> {
             prop_assert_eq!(validate(p, &a.pairs), vec![]);
             prop_assert_eq!(Some(a.objective), best);
             prop_assert_eq!(score(p, &a.pairs), a.objective);
+            // Deterministic: no hash order (random per map) leaks into it.
+            prop_assert_eq!(solve(p), Ok(a.clone()));
             let reference = solve_explicit(p).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(reference.1, a.objective);
             prop_assert_eq!(validate(p, &reference.0), vec![]);
