@@ -145,11 +145,13 @@ struct Class {
     vols: Vec<(i64, u32)>,
 }
 
-/// One chain of spending-cap levels. A candidate enters at the lowest level
-/// whose cap covers its price; flow only climbs; a volunteer (or a
-/// (volunteer, shop) node) hangs at the level of its own cap. So a candidate
-/// reaches exactly the volunteers who can afford it, over
-/// O(candidates + volunteers) arcs instead of their product.
+/// One chain of spending-cap levels. Volunteers are sorted by cap; a
+/// candidate enters at the position of the first volunteer who can afford
+/// it; there is a level per distinct entry position, flow only climbs, and a
+/// volunteer (or a (volunteer, shop) node) hangs at the highest level at or
+/// below its own position. So a candidate reaches exactly the volunteers who
+/// can afford it, over O(candidates + volunteers) arcs instead of their
+/// product, and a class whose listings everybody can afford is one level.
 struct Chain {
     /// (level, candidate, arc from the quota node).
     entries: Vec<(u32, u32, u32)>,
@@ -166,7 +168,6 @@ struct Model {
     /// Candidates of exact shops with forbidden pairs, arc by arc:
     /// (candidate, volunteer, arc from the candidate's node).
     explicit: Vec<(u32, u32, u32)>,
-    explicit_entries: Vec<(u32, u32)>,
     /// (volunteer, first arc to the sink, count): the load pieces.
     sinks: Vec<(u32, u32, u32)>,
 }
@@ -245,7 +246,6 @@ impl<'a, 'p> Engine<'a, 'p> {
             stats.exact_shops = exact.len() as u32;
             let chains = model.chains;
             let explicit = model.explicit;
-            let explicit_entries = model.explicit_entries;
             let sinks = model.sinks;
             let circulation = model.net.min_cost_circulation();
             stats.pivots += circulation.pivots;
@@ -262,21 +262,18 @@ impl<'a, 'p> Engine<'a, 'p> {
                     real.place(x, v);
                 }
             }
-            debug_assert!(
-                explicit_entries
-                    .iter()
-                    .all(|&(x, arc)| flow[arc as usize] == 0 || real.holder[x as usize] != NONE)
-            );
             let conflicts = real.unplaced.len() as u32;
             let stuck = real.repair();
             stats.repaired += conflicts - stuck.len() as u32;
-            if stuck.is_empty() {
-                debug_assert!(real.deficit.iter().all(|&d| d == 0));
-                let pairs = (0..real.holder.len())
+            let placed = || {
+                (0..real.holder.len())
                     .filter(|&i| real.holder[i] != NONE)
                     .map(|i| Pair::new(i, real.holder[i] as usize))
-                    .collect();
-                return (pairs, stats);
+                    .collect()
+            };
+            if stuck.is_empty() {
+                debug_assert!(real.deficit.iter().all(|&d| d == 0));
+                return (placed(), stats);
             }
             let before = exact.len();
             exact.extend(stuck.iter().map(|&i| self.shop(i)));
@@ -284,13 +281,19 @@ impl<'a, 'p> Engine<'a, 'p> {
             // are placed without conflicts, and a failed search starts only
             // from a conflict), so every round adds a shop and the loop ends
             // at the latest when every shop is exact.
-            debug_assert!(exact.len() > before);
+            debug_assert!(exact.len() > before, "a stuck candidate of an exact shop");
             if exact.len() == before {
                 exact.extend(
                     (0..self.ix.p.candidates.len())
                         .filter(|&i| self.res.active[i])
                         .map(|i| self.ix.cand_shop[i]),
                 );
+                if exact.len() == before {
+                    // Unreachable by the argument above; should it ever
+                    // happen, answer with what is placed (valid, perhaps
+                    // not optimal) rather than loop.
+                    return (placed(), stats);
+                }
             }
         }
     }
@@ -319,8 +322,13 @@ impl<'a, 'p> Engine<'a, 'p> {
         let mut shop_node: HashMap<(u32, u32), u32> = HashMap::new();
         let mut chains = Vec::new();
         let mut explicit = Vec::new();
-        let mut explicit_entries = Vec::new();
         let mut sinks = Vec::new();
+        let mut reach = vec![0u32; p.volunteers.len()];
+        for class in &self.classes {
+            for &(_, v) in &class.vols {
+                reach[v as usize] = reach[v as usize].saturating_add(class.cands.len() as u32);
+            }
+        }
 
         let mut quota_entry = |net: &mut Network, i: usize| -> u32 {
             let mut node_of = |net: &mut Network, q: usize, from: u32| {
@@ -340,7 +348,9 @@ impl<'a, 'p> Engine<'a, 'p> {
             let v = v as usize;
             if vol_node[v] == NONE {
                 vol_node[v] = net.add_node();
-                let units = res.capacity[v].min(active as u32);
+                // More units than candidates it could ever reach would be
+                // dead arcs.
+                let units = res.capacity[v].min(reach[v]);
                 let first = net.arc_count() as u32;
                 for k in 1..=i64::from(units) {
                     let marginal = 2 * (i64::from(res.load[v]) + k) - 1;
@@ -435,8 +445,7 @@ impl<'a, 'p> Engine<'a, 'p> {
                     }
                     let node = net.add_node();
                     let from = quota_entry(&mut net, x as usize);
-                    let arc = net.add_arc(from, node, 1, cand_cost(x));
-                    explicit_entries.push((x, arc));
+                    net.add_arc(from, node, 1, cand_cost(x));
                     for v in allowed {
                         let to = shop_vol(&mut net, v);
                         explicit.push((x, v, net.add_arc(node, to, 1, Cost::ZERO)));
@@ -449,7 +458,6 @@ impl<'a, 'p> Engine<'a, 'p> {
             net,
             chains,
             explicit,
-            explicit_entries,
             sinks,
         }
     }

@@ -41,8 +41,8 @@
 //!    only on its (category, platform) class and its price, so each class
 //!    becomes a chain of spending-cap levels: a candidate enters at the
 //!    lowest level whose cap covers its price, flow only climbs, and each
-//!    volunteer hangs at its own cap's level. Arcs: O(candidates +
-//!    volunteers x classes). Shops marked exact keep their rules: their own
+//!    volunteer hangs at its own cap's level (levels exist only where
+//!    candidates enter). Arcs: O(candidates + volunteers x classes). Shops marked exact keep their rules: their own
 //!    chains, hung on (volunteer, shop) nodes of capacity 1 that exist only
 //!    where the shop is not used, and one arc per allowed volunteer for their
 //!    candidates named in forbidden pairs. Every real assignment is a flow of
@@ -62,8 +62,18 @@
 //!    model is the full problem (realised without conflicts), so the loop
 //!    ends, with the optimum.
 //!
-//! [`reference::solve_explicit`] solves the explicit model directly; tests
-//! compare the engine with it, with brute force and with an ILP solver.
+//! [`reference::solve_explicit`] solves the explicit model directly (small
+//! instances) and [`reference::certify`] proves an assignment optimal on the
+//! explicit model of any size (no negative cycle in its residual graph);
+//! tests compare the engine with both, with brute force and with an ILP
+//! solver.
+//!
+//! # Limits and determinism
+//! At most 2^26 candidates and 2^26 volunteers, and `current_load +
+//! free_capacity` at most 2^24 per volunteer ([`ProblemError::TooLarge`]
+//! otherwise): that keeps every sum of costs far inside `i64`. The same
+//! problem always gives the same answer (no randomness, no iteration over
+//! hash order that could change it).
 
 // Parallel arrays indexed by candidate or volunteer read best as index loops.
 #![allow(clippy::needless_range_loop)]

@@ -6,7 +6,10 @@ use proptest::prelude::*;
 
 pub const CATEGORIES: [&str; 3] = ["backpacks", "silk quilts", "power strips"];
 pub const PLATFORMS: [&str; 3] = ["taobao", "jd", "pinduoduo"];
-pub const SHOPS: [&str; 4] = ["shop-a", "shop-b", "shop-c", "shop-d"];
+pub const SHOPS: [&str; 12] = [
+    "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-f", "shop-g", "shop-h", "shop-i",
+    "shop-j", "shop-k", "shop-l",
+];
 
 fn subset(names: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec(prop::bool::weighted(0.8), names.len()).prop_map(move |keep| {
@@ -29,6 +32,10 @@ pub struct Shape {
     pub volunteers: (usize, usize),
     pub capacity: u32,
     pub risk: u32,
+    /// Quota sizes are multiplied by this.
+    pub quota_scale: u32,
+    /// At most this many forbidden pairs.
+    pub forbidden: usize,
 }
 
 pub const SMALL: Shape = Shape {
@@ -39,6 +46,8 @@ pub const SMALL: Shape = Shape {
     volunteers: (1, 4),
     capacity: 3,
     risk: 6,
+    quota_scale: 1,
+    forbidden: 3,
 };
 
 /// A random problem: 1..=`shape.categories` categories and so on, quotas
@@ -54,8 +63,9 @@ fn sized(shape: Shape, nc: usize, np: usize, ns: usize) -> impl Strategy<Value =
     let plats: &'static [&'static str] = &PLATFORMS[..np];
     let shops: &'static [&'static str] = &SHOPS[..ns];
     let cap = || prop::option::weighted(0.3, (3i64..=10).prop_map(|c| c * 10));
-    let wide = prop::collection::vec(prop::option::weighted(0.7, (1u32..5, cap())), nc);
-    let narrow = prop::collection::vec(prop::option::weighted(0.4, (0u32..4, cap())), nc * np);
+    let k = shape.quota_scale;
+    let wide = prop::collection::vec(prop::option::weighted(0.7, (k..5 * k, cap())), nc);
+    let narrow = prop::collection::vec(prop::option::weighted(0.4, (0..4 * k, cap())), nc * np);
     let candidate = (
         prop::sample::select(cats),
         prop::sample::select(plats),
@@ -94,7 +104,7 @@ fn sized(shape: Shape, nc: usize, np: usize, ns: usize) -> impl Strategy<Value =
         narrow,
         prop::collection::vec(candidate, shape.candidates.0..=shape.candidates.1),
         prop::collection::vec(volunteer, shape.volunteers.0..=shape.volunteers.1),
-        prop::collection::vec((index(), index()), 0..3),
+        prop::collection::vec((index(), index()), 0..=shape.forbidden),
         prop::option::weighted(0.3, (index(), index(), prop::bool::weighted(0.8))),
     )
         .prop_map(
@@ -204,8 +214,9 @@ pub fn score(p: &Problem, pairs: &[Pair]) -> Objective {
 }
 
 /// The best objective over every valid assignment that contains the forced
-/// pairs, by exhaustive search; `None` if there is no such assignment.
-pub fn brute_force(p: &Problem) -> Option<Objective> {
+/// pairs, by exhaustive search; `None` if there is no such assignment. Also
+/// a few of the valid assignments it met, for checks that need some.
+pub fn brute_force(p: &Problem) -> (Option<Objective>, Vec<Vec<Pair>>) {
     struct Search<'a> {
         p: &'a Problem,
         quotas: Vec<Option<Vec<usize>>>,
@@ -215,6 +226,7 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
         shops: Vec<Vec<&'a str>>,
         pairs: Vec<Pair>,
         best: Option<Objective>,
+        samples: Vec<Vec<Pair>>,
     }
     impl<'a> Search<'a> {
         fn allowed(&self, i: usize, v: usize) -> bool {
@@ -231,6 +243,9 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
         fn go(&mut self, i: usize) {
             if i == self.p.candidates.len() {
                 let s = score(self.p, &self.pairs);
+                if self.samples.len() < 6 || (s.tasks > 0 && self.samples.len() < 12) {
+                    self.samples.push(self.pairs.clone());
+                }
                 if self.best.is_none_or(|b| s > b) {
                     self.best = Some(s);
                 }
@@ -263,7 +278,7 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
     let mut forced = vec![None; p.candidates.len()];
     for f in &p.forced {
         if forced[f.candidate].is_some() {
-            return None;
+            return (None, Vec::new());
         }
         forced[f.candidate] = Some(f.volunteer);
     }
@@ -276,7 +291,8 @@ pub fn brute_force(p: &Problem) -> Option<Objective> {
         shops: vec![Vec::new(); p.volunteers.len()],
         pairs: Vec::new(),
         best: None,
+        samples: Vec::new(),
     };
     s.go(0);
-    s.best
+    (s.best, s.samples)
 }
