@@ -69,6 +69,22 @@ pub fn manual_clock() -> mystery_buyer_server::clock::ManualClock {
     )
 }
 
+/// A value as an environment variable figment reads back: tables in its
+/// `{key=value}` syntax (JSON objects would arrive as one string), the
+/// rest as JSON.
+fn figment_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}={}", figment_text(v)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// One test's private slice of the world, cleaned up on drop (the temp dir;
 /// PostgreSQL databases live in the throw-away cluster).
 pub struct TestEnv {
@@ -118,7 +134,7 @@ impl TestEnv {
             let text = match value {
                 serde_json::Value::Null => continue,
                 serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
+                other => figment_text(other),
             };
             vars.push((format!("MB_{}", key.to_ascii_uppercase()), text));
         }

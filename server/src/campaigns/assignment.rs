@@ -406,6 +406,13 @@ pub fn preview(
             "forced_pairs_invalid",
             format!("the forced pairs break the rules: {}", violations_text(&v)),
         ),
+        // The engine's documented limits are far above a campaign's size;
+        // a campaign beyond them is the coordinator's to split, not our
+        // failure.
+        engine::ProblemError::TooLarge(what) => conflict(
+            "campaign_too_large",
+            format!("the campaign is beyond what one assignment handles: {what}"),
+        ),
         other => ApiError::Internal(format!("assignment engine: {other}")),
     })?;
     let unfilled = answer
