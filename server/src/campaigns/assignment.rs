@@ -567,7 +567,7 @@ pub fn commit(
                 released_at: None,
             },
         )?;
-        schedule_expiry(conn, now, &task_id, offer_expires)?;
+        schedule_expiry(conn, now, &task_id, 1, offer_expires)?;
         mail_offer(conn, now, &plan.volunteer_id, campaign, offer_expires)?;
         created.push(CommittedTask {
             task_id,
@@ -599,21 +599,31 @@ pub fn commit(
 #[derive(Serialize, Deserialize)]
 struct ExpiryPayload {
     task_id: String,
+    /// The generation whose offer expires (a reopened or reassigned task
+    /// is offered again in a new one, with its own expiry).
+    #[serde(default = "first_generation")]
+    generation: u32,
+}
+
+fn first_generation() -> u32 {
+    1
 }
 
 fn schedule_expiry(
     conn: &mut Conn,
     now: Micros,
     task_id: &str,
+    generation: u32,
     at: Micros,
 ) -> Result<(), ApiError> {
-    let key = format!("{EXPIRY_JOB}:{task_id}");
+    let key = format!("{EXPIRY_JOB}:{task_id}:{generation}");
     crate::jobs::enqueue(
         conn,
         from_micros(now),
         EXPIRY_JOB,
         &ExpiryPayload {
             task_id: task_id.to_string(),
+            generation,
         },
         crate::jobs::Enqueue {
             run_at: Some(from_micros(at)),
@@ -659,6 +669,7 @@ pub fn expire_offer(
     conn: &mut Conn,
     now: Micros,
     task_id: &str,
+    generation: u32,
     touched: &mut Touched,
 ) -> Result<bool, ApiError> {
     let Some(link) = sql::find_campaign_task(conn, task_id)? else {
@@ -667,7 +678,23 @@ pub fn expire_offer(
     if link.released_at.is_some() || link.offer_expires_at.is_none_or(|at| at > now) {
         return Ok(false);
     }
-    tasks::expire_offer(conn, now, task_id, touched)
+    tasks::expire_offer(conn, now, task_id, generation, touched)
+}
+
+/// After a campaign's task is offered again (reopened or reassigned), the
+/// new offer gets the campaign's acceptance window and its own expiry.
+/// Tasks outside campaigns are left alone.
+pub fn reoffer(conn: &mut Conn, now: Micros, task_id: &str) -> Result<(), ApiError> {
+    let Some(link) = sql::find_campaign_task(conn, task_id)? else {
+        return Ok(());
+    };
+    let campaign = super::campaign(conn, &link.campaign_id)?;
+    let task = crate::db::sync::find_task(conn, task_id)?
+        .ok_or_else(|| ApiError::Internal(format!("task {task_id} is gone")))?;
+    let generation = u32::try_from(task.generation).unwrap_or(1);
+    let at = now.saturating_add(campaign.acceptance_window_secs.saturating_mul(1_000_000));
+    sql::set_offer_expiry(conn, task_id, at)?;
+    schedule_expiry(conn, now, task_id, generation, at)
 }
 
 /// Registers the offer expiry job. Devices learn of the expiry on their
@@ -685,7 +712,13 @@ pub fn register_expiry(
             let now = crate::db::time::to_micros(clock.now());
             db.write(move |conn| {
                 let mut touched = Touched::new();
-                expire_offer(conn, now, &payload.task_id, &mut touched)
+                expire_offer(
+                    conn,
+                    now,
+                    &payload.task_id,
+                    payload.generation,
+                    &mut touched,
+                )
             })
             .await
             .map_err(|e| crate::jobs::JobError::Retry(e.to_string()))?;

@@ -392,6 +392,14 @@ pub fn release_ended(conn: &mut Conn, candidate_id: &str, now: Micros) -> QueryR
     .execute(c))
 }
 
+/// When the task's current offer expires.
+pub fn set_offer_expiry(conn: &mut Conn, task_id: &str, at: Micros) -> QueryResult<()> {
+    with_conn!(conn, c => diesel::update(campaign_tasks::table.find(task_id))
+        .set(campaign_tasks::offer_expires_at.eq(at))
+        .execute(c))?;
+    Ok(())
+}
+
 /// Moves the task's hold to its new volunteer (a reassignment).
 pub fn move_campaign_task(conn: &mut Conn, task_id: &str, volunteer_id: &str) -> QueryResult<()> {
     with_conn!(conn, c => diesel::update(campaign_tasks::table.find(task_id))

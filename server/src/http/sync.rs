@@ -348,7 +348,8 @@ pub async fn reopen_task(
 ) -> actix_web::Result<HttpResponse> {
     require_coordinator(&actor)?;
     change_task(state, id.into_inner(), |conn, now, id, touched| {
-        tasks::reassign(conn, now, id, None, touched)
+        tasks::reassign(conn, now, id, None, touched)?;
+        crate::campaigns::assignment::reoffer(conn, now, id)
     })
     .await
 }
@@ -375,7 +376,8 @@ pub async fn reassign_task(
     require_coordinator(&actor)?;
     let body = body?.into_inner();
     change_task(state, id.into_inner(), move |conn, now, id, touched| {
-        tasks::reassign(conn, now, id, Some(&body.volunteer_id), touched)
+        tasks::reassign(conn, now, id, Some(&body.volunteer_id), touched)?;
+        crate::campaigns::assignment::reoffer(conn, now, id)
     })
     .await
 }

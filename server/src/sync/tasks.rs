@@ -279,16 +279,18 @@ pub fn cancel(
     Ok(())
 }
 
-/// Expires the current generation's offer if it is still unanswered;
-/// `false` when the volunteer answered first (or it was cancelled).
+/// Expires generation `generation`'s offer if it is still the current one
+/// and unanswered; `false` when the volunteer answered first, or it was
+/// cancelled or offered again since (checked under the task's lock).
 pub fn expire_offer(
     conn: &mut Conn,
     now: Micros,
     id: &str,
+    generation: u32,
     touched: &mut Touched,
 ) -> Result<bool, ApiError> {
     let (row, mut task, doc_row) = load(conn, id)?;
-    if task.status.status != Status::Offered {
+    if task.status.status != Status::Offered || task.status.generation != generation {
         return Ok(false);
     }
     let expired = StatusReg::new(task.status.generation, Status::Expired, server_stamp(now));

@@ -507,6 +507,24 @@ on_each_backend! {
         let (_, preview) = post(&server, &preview_path, token, json!({})).await;
         assert_eq!(preview["tasks"].as_array().map(Vec::len), Some(3), "all three slots can be planned again: {preview}");
         assert_eq!((preview["budget"]["committed"].as_i64(), preview["budget"]["fits"].as_bool()), (Some(0), Some(false)), "but they do not fit the cut budget");
+
+        // Reopened, the offer gets a fresh window and expires again.
+        let (status, body) = post(&server, &format!("/api/tasks/{task_id}/reopen"), token, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        clock.advance(chrono::Duration::hours(23));
+        annas_phone.pull(&server).await;
+        match annas_phone.replica.confirmed().get(&(Kind::Task, task_id.clone())) {
+            Some(Record::Task(t)) => assert_eq!((t.status.status, t.status.generation), (Status::Offered, 2), "within the new window"),
+            other => panic!("{other:?}"),
+        }
+        clock.advance(chrono::Duration::hours(2));
+        mystery_buyer_tests::eventually(std::time::Duration::from_secs(30), "the second offer expires", || {
+            let (server, task_id, token) = (&server, task_id.clone(), coordinator.access_token.clone());
+            async move {
+                let (_, task) = get(server, &format!("/api/tasks/{task_id}"), Some(&token)).await;
+                (task["status"] == "expired" && task["generation"] == 2).then_some(())
+            }
+        }).await.expect("expired again");
         server.stop().await;
     }
 }
