@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sync_protocol::Money;
 use utoipa::ToSchema;
 
-use super::{CampaignStatus, profiles::ProfileStatus};
+use super::{CampaignStatus, conflict, parse_list, profiles::ProfileStatus, wire_name};
 use crate::{
     db::{
         Conn,
@@ -161,18 +161,6 @@ struct Snapshot {
     committed: i64,
 }
 
-fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Refused {
-        code,
-        status: actix_web::http::StatusCode::CONFLICT,
-        detail: detail.into(),
-    }
-}
-
-fn parse_list(text: &str) -> Result<Vec<String>, ApiError> {
-    serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored list: {e}")))
-}
-
 fn snapshot(conn: &mut Conn, campaign: CampaignRow) -> Result<Snapshot, ApiError> {
     let quota_rows = sql::quotas(conn, &campaign.id)?;
     let taken: HashMap<(String, String), i64> = sql::live_tasks_by_group(conn, &campaign.id)?
@@ -244,8 +232,8 @@ fn snapshot(conn: &mut Conn, campaign: CampaignRow) -> Result<Snapshot, ApiError
         let load = loads.get(&profile.user_id).copied().unwrap_or(0);
         let free = (i64::from(profile.capacity) - load).max(0);
         volunteers.push(engine::Volunteer {
-            categories: parse_list(&profile.categories)?,
-            platforms: parse_list(&profile.platforms)?,
+            categories: parse_list(&profile.categories, "categories")?,
+            platforms: parse_list(&profile.platforms, "platforms")?,
             free_capacity: u32::try_from(free).unwrap_or(0),
             current_load: u32::try_from(load).unwrap_or(u32::MAX),
             spending_cap: profile.spending_cap,
@@ -429,13 +417,7 @@ pub fn preview(
                 reasons: u
                     .reasons
                     .iter()
-                    .map(|r| {
-                        let name = serde_json::to_value(r.reason)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
-                        (name, r.slots)
-                    })
+                    .map(|r| (wire_name(&r.reason), r.slots))
                     .collect(),
             }
         })
@@ -519,7 +501,7 @@ pub fn commit(
     let deadline = offer_expires
         .saturating_add(campaign.purchase_window_secs.saturating_mul(1_000_000))
         .min(campaign.ends_at);
-    let required: Vec<String> = parse_list(&campaign.required_evidence)?;
+    let required: Vec<String> = parse_list(&campaign.required_evidence, "required evidence")?;
     let mut created = Vec::with_capacity(pairs.len());
     for pair in &pairs {
         let plan = snap.planned(*pair);

@@ -526,14 +526,26 @@ pub fn page(
     conn: &mut Conn,
     campaign_id: &str,
     filter: &CandidateFilter,
-) -> Result<Vec<CandidateView>, ApiError> {
+) -> Result<CandidatePage, ApiError> {
     super::campaign(conn, campaign_id)?;
-    sql::candidates_page(conn, campaign_id, filter)?
-        .into_iter()
-        .map(CandidateView::from_row)
-        .collect()
+    let rows = sql::candidates_page(conn, campaign_id, filter)?;
+    // A full page may have more after it: the token is where it ended, in
+    // the stored order (risk in thousandths, then id).
+    let next = (i64::try_from(rows.len()).ok() == Some(filter.limit))
+        .then(|| rows.last().map(|r| format!("{}:{}", r.risk_milli, r.id)))
+        .flatten();
+    Ok(CandidatePage {
+        candidates: rows
+            .into_iter()
+            .map(CandidateView::from_row)
+            .collect::<Result<_, _>>()?,
+        next,
+    })
 }
 
-pub fn view(row: CandidateRow) -> Result<CandidateView, ApiError> {
-    CandidateView::from_row(row)
+/// One page of candidates and the token of the next (`after`), if any.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidatePage {
+    pub candidates: Vec<CandidateView>,
+    pub next: Option<String>,
 }

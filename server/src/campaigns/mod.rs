@@ -76,8 +76,18 @@ fn json_list<T: Serialize>(list: &[T]) -> Result<String, ApiError> {
     serde_json::to_string(list).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// A JSON list stored in a text column, read back.
 fn parse_list<T: for<'a> Deserialize<'a>>(text: &str, what: &str) -> Result<Vec<T>, ApiError> {
     serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored {what}: {e}")))
+}
+
+/// The name a unit enum variant has on the wire (`order_screenshot`,
+/// `no_candidates`): the same spelling the API uses everywhere.
+fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 // ---- categories -----------------------------------------------------------
@@ -304,10 +314,7 @@ fn check_ids(field: &str, ids: &[String]) -> Result<(), ApiError> {
 }
 
 fn check_evidence(kinds: &[EvidenceKind]) -> Result<(), ApiError> {
-    let unique: BTreeSet<String> = kinds
-        .iter()
-        .map(|k| serde_json::to_string(k).unwrap_or_default())
-        .collect();
+    let unique: BTreeSet<String> = kinds.iter().map(wire_name).collect();
     if unique.len() != kinds.len() {
         return Err(invalid("required_evidence lists a kind twice"));
     }

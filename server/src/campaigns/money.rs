@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use sync_protocol::{Record, records::ReimbursementStatus};
 use utoipa::ToSchema;
 
+use super::wire_name;
 use crate::{
     db::{
         Conn,
-        campaigns::{self as sql, ENDED},
+        campaigns::{self as sql, ENDED, NOT_BOUGHT},
         sync::{self, RecordRow},
         time::{Micros, from_micros},
     },
@@ -48,13 +49,6 @@ pub struct ReimbursementView {
     pub currency: String,
     pub status: String,
     pub reason: Option<String>,
-}
-
-fn status_name(status: ReimbursementStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Applies a decision. Repeating the decision that is already in force is
@@ -105,8 +99,8 @@ pub fn decide(
                 status: actix_web::http::StatusCode::CONFLICT,
                 detail: format!(
                     "a {} request cannot become {}: requested -> approved or rejected, approved -> paid",
-                    status_name(r.status),
-                    status_name(next)
+                    wire_name(&r.status),
+                    wire_name(&next)
                 ),
             });
         }
@@ -133,7 +127,7 @@ fn view(r: &sync_protocol::records::Reimbursement) -> ReimbursementView {
         task_id: r.task_id.clone(),
         amount: r.amount.minor,
         currency: r.amount.currency.clone(),
-        status: status_name(r.status),
+        status: wire_name(&r.status),
         reason: r.decision_reason.clone(),
     }
 }
@@ -148,8 +142,6 @@ pub struct Budget {
     pub committed: i64,
     pub remaining: i64,
 }
-
-const NOT_BOUGHT: [&str; 2] = ["offered", "accepted"];
 
 /// Spent and committed money of the campaign.
 pub fn budget(conn: &mut Conn, campaign_id: &str) -> Result<Budget, ApiError> {
@@ -227,7 +219,7 @@ pub fn finance_csv(conn: &mut Conn, campaign_id: &str) -> Result<Vec<u8>, ApiErr
             &cap.to_string(),
             &r.amount.minor.to_string(),
             r.amount.currency.as_str(),
-            &status_name(r.status),
+            &wire_name(&r.status),
             r.decision_reason.as_deref().unwrap_or(""),
             &from_micros(row.created_at).to_rfc3339(),
         ])

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::check_platform;
+use super::{check_platform, parse_list};
 use crate::{
     db::{
         Conn,
@@ -111,10 +111,6 @@ fn check_set(field: &str, values: &[String], max: usize) -> Result<Vec<String>, 
     Ok(set.into_iter().cloned().collect())
 }
 
-fn parse_list(text: &str) -> Result<Vec<String>, ApiError> {
-    serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored profile list: {e}")))
-}
-
 /// Writes the volunteer's whole profile.
 pub fn save(
     conn: &mut Conn,
@@ -199,8 +195,8 @@ fn view(
     record: TrackRecord,
 ) -> Result<ProfileView, ApiError> {
     Ok(ProfileView {
-        categories: parse_list(&row.categories)?,
-        platforms: parse_list(&row.platforms)?,
+        categories: parse_list(&row.categories, "categories")?,
+        platforms: parse_list(&row.platforms, "platforms")?,
         capacity: u32::try_from(row.capacity).unwrap_or(0),
         status: if row.status == "paused" {
             ProfileStatus::Paused

@@ -15,7 +15,7 @@ use super::CampaignStatus;
 use crate::{
     db::{
         Conn,
-        campaigns::{self as sql, ENDED},
+        campaigns::{self as sql, ENDED, NOT_BOUGHT},
         time::{Micros, from_micros},
     },
     error::ApiError,
@@ -79,8 +79,6 @@ pub struct Progress {
     pub money: super::money::Budget,
     pub generated_at: DateTime<Utc>,
 }
-
-const NOT_BOUGHT: [&str; 2] = ["offered", "accepted"];
 
 pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progress, ApiError> {
     let campaign = super::campaign(conn, campaign_id)?;
@@ -146,11 +144,10 @@ pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progr
     for row in sql::campaign_records(conn, campaign_id, &["evidence", "reimbursement"])? {
         match store::decode(&row)? {
             Record::Evidence(e) => {
-                let kind = serde_json::to_value(e.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                evidence.entry(e.task_id).or_default().insert(kind);
+                evidence
+                    .entry(e.task_id)
+                    .or_default()
+                    .insert(super::wire_name(&e.kind));
             }
             Record::Reimbursement(r) => {
                 let amount = r.amount.minor;

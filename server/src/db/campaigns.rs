@@ -357,6 +357,10 @@ pub fn insert_campaign_task(conn: &mut Conn, row: &CampaignTaskRow) -> QueryResu
 /// declined or left to expire, or the coordinator cancelled it.
 pub const ENDED: [&str; 3] = ["declined", "expired", "cancelled"];
 
+/// Task statuses of a live task not bought yet: its money is committed
+/// (its price cap), not spent.
+pub const NOT_BOUGHT: [&str; 2] = ["offered", "accepted"];
+
 /// The campaign's tasks that still hold their candidate: not released,
 /// and their task not ended (a decline frees the slot at once; the row is
 /// released when the candidate is taken again).

@@ -180,11 +180,11 @@ pub struct CandidateListQuery {
     pub limit: Option<i64>,
 }
 
-/// The campaign's candidates, riskiest first, a page at a time (`next` in
-/// the `Link`-free body: pass it back as `after`).
+/// The campaign's candidates, riskiest first, a page at a time: pass the
+/// answer's `next` back as `after` for the following page.
 #[utoipa::path(get, path = "/api/campaigns/{id}/candidates", tag = "campaigns",
     params(("id" = String, Path, description = "Campaign id"), CandidateListQuery),
-    responses((status = 200, body = Object, description = "`{\"candidates\": [CandidateView], \"next\": string | null}`"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = candidates::CandidatePage), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn list_candidates(
     state: web::Data<AppState>,
     actor: Actor,
@@ -212,20 +212,11 @@ pub async fn list_candidates(
         after,
         limit,
     };
-    let list = state
+    let page = state
         .db
         .read(move |conn| candidates::page(conn, &id, &filter))
         .await?;
-    let next = (usize::try_from(limit).ok() == Some(list.len()))
-        .then(|| list.last())
-        .flatten()
-        .map(|c| {
-            // Thousandths as stored: the view's score times 1000, exact.
-            #[allow(clippy::cast_possible_truncation)]
-            let milli = (c.risk_score * 1000.0).round() as i64;
-            format!("{milli}:{}", c.id)
-        });
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "candidates": list, "next": next })))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Adds one candidate listing.
