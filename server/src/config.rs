@@ -161,6 +161,27 @@ pub struct Config {
     /// documented on [`crate::campaigns::risk::RiskWeights`]; the defaults
     /// add up to 100 points. A change applies to candidates added later.
     pub risk_weights: crate::campaigns::risk::RiskWeights,
+    /// Largest evidence upload in bytes, announced as `Tus-Max-Size`.
+    /// Default 64 MiB.
+    pub upload_max_bytes: u64,
+    /// Largest body of one upload PATCH in bytes (the client's chunk).
+    /// Default 64 MiB, so a client that sends the whole file in one PATCH
+    /// works; memory does not grow with it (bodies stream).
+    pub upload_max_patch_bytes: u64,
+    /// Seconds an upload body may stall before the PATCH ends; the bytes
+    /// received so far are kept (without a checksum), so a slow link is
+    /// never cut off while it moves and a dead one never holds a worker.
+    /// Default 60.
+    pub upload_idle_timeout_secs: u64,
+    /// Uploads one user may have in progress at once. Default 20.
+    pub upload_max_open_per_user: u32,
+    /// Hours an upload may sit idle before it expires (410) and its
+    /// stored pieces are deleted. Default 24.
+    pub upload_expiry_hours: u32,
+    /// Keep each photo's original (with its metadata and location) under
+    /// the restricted `originals/` prefix, readable by administrators only.
+    /// Default false: only the served copy, without metadata, is kept.
+    pub upload_keep_originals: bool,
     /// WebAuthn relying party id: the domain passkeys are bound to. Default:
     /// the host of `public_origin` (`localhost` in the embedded mode).
     pub webauthn_rp_id: Option<String>,
@@ -241,6 +262,12 @@ impl Default for Config {
             sync_keepalive_secs: 15,
             sync_tombstone_days: 90,
             risk_weights: crate::campaigns::risk::RiskWeights::default(),
+            upload_max_bytes: 64 * 1024 * 1024,
+            upload_max_patch_bytes: 64 * 1024 * 1024,
+            upload_idle_timeout_secs: 60,
+            upload_max_open_per_user: 20,
+            upload_expiry_hours: 24,
+            upload_keep_originals: false,
             webauthn_rp_id: None,
             webauthn_rp_name: "Mystery Buyer".into(),
             webauthn_extra_origins: Vec::new(),
@@ -448,6 +475,25 @@ impl Config {
                 return Err(ConfigError::new(name, format!("must be at least {min}")));
             }
         }
+        for (name, value, min) in [
+            ("upload_max_bytes", self.upload_max_bytes, 1),
+            ("upload_max_patch_bytes", self.upload_max_patch_bytes, 1024),
+            ("upload_idle_timeout_secs", self.upload_idle_timeout_secs, 1),
+            (
+                "upload_max_open_per_user",
+                u64::from(self.upload_max_open_per_user),
+                1,
+            ),
+            (
+                "upload_expiry_hours",
+                u64::from(self.upload_expiry_hours),
+                1,
+            ),
+        ] {
+            if value < min {
+                return Err(ConfigError::new(name, format!("must be at least {min}")));
+            }
+        }
         if self.jobs_lease_secs == 0 {
             return Err(ConfigError::new("jobs_lease_secs", "must be at least 1"));
         }
@@ -599,6 +645,12 @@ const FIELDS: &[&str] = &[
     "sync_keepalive_secs",
     "sync_tombstone_days",
     "risk_weights",
+    "upload_max_bytes",
+    "upload_max_patch_bytes",
+    "upload_idle_timeout_secs",
+    "upload_max_open_per_user",
+    "upload_expiry_hours",
+    "upload_keep_originals",
     "webauthn_rp_id",
     "webauthn_rp_name",
     "webauthn_extra_origins",

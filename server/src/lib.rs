@@ -19,6 +19,7 @@ pub mod mail;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;
+pub mod uploads;
 
 use crate::{
     clock::{SharedClock, SystemClock},
@@ -105,6 +106,16 @@ impl Services {
         })
     }
 
+    /// The evidence uploads, over this database and blob store.
+    pub fn uploads(&self) -> uploads::Uploads {
+        uploads::Uploads::new(
+            &self.config,
+            self.db.clone(),
+            Arc::clone(&self.blobs),
+            Arc::clone(&self.clock),
+        )
+    }
+
     /// The job kinds every instance runs.
     pub fn job_registry(&self) -> Result<Registry, StartError> {
         let mut registry = Registry::default();
@@ -122,6 +133,8 @@ impl Services {
             self.db.clone(),
             Arc::clone(&self.clock),
         );
+        uploads::finish::register(&mut registry, self.uploads());
+        uploads::sweep::register(&mut registry, self.uploads());
         Ok(registry)
     }
 }
@@ -194,6 +207,11 @@ pub async fn start(services: Services, listener: TcpListener) -> Result<RunningS
         .write(move |conn| sync::pull::schedule_prune(conn, today))
         .await
         .map_err(|e| StartError::Jobs(format!("cannot schedule sync pruning: {e}")))?;
+    services
+        .db
+        .write(move |conn| uploads::sweep::schedule(conn, today))
+        .await
+        .map_err(|e| StartError::Jobs(format!("cannot schedule the upload sweep: {e}")))?;
     let state = AppState::new(&services)?;
     let hub = Arc::clone(&state.hub);
     let poller = sync::events::spawn_poller(

@@ -479,6 +479,7 @@ impl Mutation {
                 captured_at_us: m.captured_at_us,
                 note: Lww::new(m.note.clone(), stamp.clone()),
                 status: EvidenceStatus::Pending,
+                refusal: None,
                 withdrawal: Withdrawal::default(),
             }))),
             (Mutation::SetEvidenceNote(m), Some(Record::Evidence(e))) => {

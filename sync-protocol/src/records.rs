@@ -243,6 +243,10 @@ pub struct Evidence {
     pub note: Lww<String>,
     #[serde(default)]
     pub status: EvidenceStatus,
+    /// Why the file was refused, in words the app can show (with
+    /// [`EvidenceStatus::Refused`]); the volunteer may upload the right file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
     #[serde(default)]
     pub withdrawal: Withdrawal,
 }
@@ -371,6 +375,7 @@ mod tests {
             captured_at_us: 0,
             note: Lww::new(String::new(), stamp),
             status: EvidenceStatus::Pending,
+            refusal: None,
             withdrawal: Withdrawal::default(),
         });
         let json = serde_json::to_string(&evidence).expect("encodes");

@@ -241,6 +241,7 @@ fn full_evidence() -> Evidence {
         captured_at_us: T0 - 3_500_000_000,
         note: Lww::new("the parcel, unopened".into(), phone(3_000)),
         status: EvidenceStatus::Verified,
+        refusal: None,
         withdrawal: Withdrawal::default(),
     }
 }
@@ -539,6 +540,7 @@ fn an_old_pull_without_optional_fields_and_with_an_unknown_kind_still_decodes() 
                     captured_at_us: T0,
                     note: Lww::new(String::new(), phone(0)),
                     status: EvidenceStatus::Pending,
+                    refusal: None,
                     withdrawal: Withdrawal::default(),
                 }),
             },

@@ -16,4 +16,5 @@ mod e2e {
     pub mod sync_safety;
     #[cfg(feature = "services")]
     pub mod two_instances;
+    pub mod uploads;
 }

@@ -29,6 +29,7 @@ pub mod migrations;
 pub mod schema;
 pub mod sync;
 pub mod time;
+pub mod uploads;
 pub mod users;
 
 /// A borrowed connection of either backend. Queries take `&mut Conn`.

@@ -373,6 +373,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    uploads (id) {
+        id -> Text,
+        owner_id -> Text,
+        evidence_id -> Text,
+        metadata -> Text,
+        upload_length -> Nullable<BigInt>,
+        upload_offset -> BigInt,
+        state -> Text,
+        multipart_id -> Nullable<Text>,
+        hash_state -> Text,
+        sha256 -> Nullable<Text>,
+        lock_token -> Nullable<Text>,
+        lock_until -> Nullable<BigInt>,
+        expires_at -> BigInt,
+        refusal -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upload_parts (upload_id, number) {
+        upload_id -> Text,
+        number -> Integer,
+        size -> BigInt,
+        etag -> Text,
+        sha256 -> Text,
+    }
+}
+
+diesel::table! {
+    upload_pieces (upload_id, start_offset) {
+        upload_id -> Text,
+        start_offset -> BigInt,
+        size -> BigInt,
+        storage_key -> Text,
+    }
+}
+
+diesel::table! {
+    evidence_files (evidence_id) {
+        evidence_id -> Text,
+        task_id -> Text,
+        upload_id -> Text,
+        original_sha256 -> Text,
+        original_key -> Nullable<Text>,
+        served_sha256 -> Text,
+        served_media_type -> Text,
+        served_size -> BigInt,
+        thumbnail_sha256 -> Nullable<Text>,
+        perceptual_hash -> Nullable<BigInt>,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(volunteer_personal_data -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(device_sessions -> users (user_id));
@@ -383,6 +441,8 @@ diesel::joinable!(candidates -> campaigns (campaign_id));
 diesel::joinable!(volunteer_profiles -> users (user_id));
 diesel::joinable!(campaign_tasks -> tasks (task_id));
 diesel::joinable!(campaign_tasks -> candidates (candidate_id));
+diesel::joinable!(upload_parts -> uploads (upload_id));
+diesel::joinable!(upload_pieces -> uploads (upload_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     volunteer_personal_data,
@@ -413,4 +473,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     volunteer_profiles,
     campaign_tasks,
     assignment_commits,
+    uploads,
+    upload_parts,
+    upload_pieces,
+    evidence_files,
 );

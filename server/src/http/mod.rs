@@ -29,6 +29,7 @@ pub mod campaigns;
 pub mod docs;
 pub mod ops;
 pub mod sync;
+pub mod uploads;
 pub mod users;
 
 /// A body or query extracted without failing the request yet: handlers
@@ -51,6 +52,7 @@ pub struct AppState {
     pub sync_epoch: Arc<str>,
     /// This instance's event-stream listeners.
     pub hub: Arc<crate::sync::events::Hub>,
+    pub uploads: crate::uploads::Uploads,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
             refresh_key: Arc::clone(&services.refresh_key),
             sync_epoch: Arc::clone(&services.sync_epoch),
             hub: Arc::new(crate::sync::events::Hub::default()),
+            uploads: services.uploads(),
         })
     }
 }
@@ -171,6 +174,20 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
                 // A batch may be larger than ordinary JSON bodies.
                 .app_data(json_config(push_limit))
                 .route(web::post().to(sync::push)),
+        )
+        .service(
+            web::scope("/api/uploads")
+                .wrap(actix_web::middleware::from_fn(uploads::tus_headers))
+                .service(
+                    web::resource("")
+                        .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options))
+                        .route(web::post().to(uploads::create)),
+                )
+                .service(
+                    web::resource("/{id}")
+                        .route(web::method(actix_web::http::Method::OPTIONS).to(uploads::options))
+                        .route(web::route().to(uploads::dispatch)),
+                ),
         )
         .route("/api/sync/pull", web::get().to(sync::pull))
         .route("/api/sync/events", web::get().to(sync::events))

@@ -91,6 +91,29 @@ pub struct Enqueue<'a> {
 /// Attempts a job gets when the caller does not say.
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
 
+/// Schedules a housekeeping run of `kind` at `at`, once per `slot` (the
+/// day, the quarter hour) however many instances ask.
+pub fn schedule_once(
+    conn: &mut Conn,
+    at: chrono::DateTime<chrono::Utc>,
+    kind: &str,
+    slot: &str,
+) -> Result<(), DbError> {
+    let key = format!("{kind}:{slot}");
+    enqueue(
+        conn,
+        at,
+        kind,
+        &serde_json::json!({}),
+        Enqueue {
+            run_at: Some(at),
+            dedupe_key: Some(&key),
+            max_attempts: None,
+        },
+    )?;
+    Ok(())
+}
+
 /// Adds a job inside the caller's transaction, so the job exists exactly
 /// when the change that needs it commits. Returns the job id, or `None` when
 /// the dedupe key was already taken.

@@ -122,6 +122,10 @@ impl BlobStore for FsStore {
         format!("filesystem {}", self.root.display())
     }
 
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
+    }
+
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>> {
         Box::pin(async move {
             // Writable, not just present: create and remove a probe file.
@@ -387,7 +391,14 @@ fn check_part_number(number: u32) -> Result<(), StorageError> {
 fn hash_file(path: &Path) -> Result<String, StorageError> {
     let mut file = std::fs::File::open(path)?;
     let mut hash = Sha256::new();
-    std::io::copy(&mut file, &mut hash)?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+    }
     Ok(hex::encode(hash.finalize()))
 }
 

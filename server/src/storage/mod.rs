@@ -198,6 +198,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// One line for logs: the kind and where it is.
     fn describe(&self) -> String;
 
+    /// The file holding `key` when the store is a local folder: resumable
+    /// uploads append to it directly (and fsync) instead of gathering S3
+    /// parts. `None` for remote stores.
+    fn local_path(&self, _key: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Checks that the store is reachable and usable (for `/readyz`).
     fn check(&self) -> BoxFuture<'_, Result<(), StorageError>>;
 

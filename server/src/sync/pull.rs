@@ -162,18 +162,7 @@ pub const PRUNE_JOB: &str = "sync.prune";
 /// Enqueues the daily tombstone pruning for the day of `at` (once, whichever
 /// instance asks).
 pub fn schedule_prune(conn: &mut Conn, at: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
-    let key = format!("{PRUNE_JOB}:{}", at.format("%Y-%m-%d"));
-    crate::jobs::enqueue(
-        conn,
-        at,
-        PRUNE_JOB,
-        &serde_json::json!({}),
-        crate::jobs::Enqueue {
-            run_at: Some(at),
-            dedupe_key: Some(&key),
-            max_attempts: None,
-        },
-    )?;
+    crate::jobs::schedule_once(conn, at, PRUNE_JOB, &at.format("%Y-%m-%d").to_string())?;
     Ok(())
 }
 

@@ -419,6 +419,10 @@ fn apply_one(
             before.as_ref(),
             touched,
         )?;
+        if let (Mutation::AddEvidence(_), None) = (&mutation, &before) {
+            // A file that arrived first was waiting for this record.
+            crate::uploads::finish::on_evidence_added(conn, now, id).map_err(ApiError::from)?;
+        }
     }
     let outcome = if theirs {
         Outcome::Applied

@@ -31,6 +31,9 @@ pub enum Reason {
     /// A volunteer's record for a task reassigned away from them arrived
     /// later: kept, out of every device's scope.
     RecordForReassignedTask,
+    /// A photo is the same as, or nearly the same as, a photo of another
+    /// task (possible fraud: one picture passed off twice).
+    NearDuplicatePhoto,
 }
 
 impl Reason {
@@ -40,6 +43,7 @@ impl Reason {
             Reason::PurchaseAfterCancellation => "purchase_after_cancellation",
             Reason::TwoPurchasesForOneTask => "two_purchases_for_one_task",
             Reason::RecordForReassignedTask => "record_for_reassigned_task",
+            Reason::NearDuplicatePhoto => "near_duplicate_photo",
         }
     }
 
@@ -49,6 +53,7 @@ impl Reason {
             Reason::PurchaseAfterCancellation,
             Reason::TwoPurchasesForOneTask,
             Reason::RecordForReassignedTask,
+            Reason::NearDuplicatePhoto,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

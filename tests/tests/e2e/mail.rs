@@ -72,7 +72,6 @@ async fn a_bad_recipient_is_refused_before_anything_is_written() {
     assert!(depth.is_empty(), "{depth:?}");
 }
 
-#[cfg(feature = "services")]
 /// The mail jobs in the queue (housekeeping jobs such as the daily sync
 /// pruning share it), or `None` while the database cannot be read.
 async fn mail_jobs(

@@ -1,0 +1,578 @@
+//! Resumable evidence uploads over tus 1.0. An upload belongs to the user
+//! who created it and names the evidence record it fills; the record may
+//! arrive by sync before or after the file. The upload's progress (offset,
+//! running SHA-256, S3 parts, the pieces not yet a part) and its lock live in
+//! the database, so each PATCH may land on any instance. Bytes stream: a
+//! PATCH holds at most a small write buffer in memory, never a file.
+//!
+//! Must never: trust a client's name or type for a path, let two writers
+//! interleave on one upload, or leave stored bytes the database forgot.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::http::StatusCode;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::{
+    clock::SharedClock,
+    config::Config,
+    db::{
+        self, Database, DbError,
+        time::{Micros, to_micros},
+        uploads::{self as rows, UploadRow},
+    },
+    error::ApiError,
+    storage::{BlobStore, StorageError},
+    sync::Touched,
+};
+
+pub mod finish;
+pub mod hash;
+pub mod media;
+mod receive;
+pub mod sweep;
+pub mod tus;
+
+use hash::RunningHash;
+use tus::{Checksum, ChecksumHasher, HeaderError};
+
+/// The key of the object (or file) an upload's bytes gather in.
+pub fn data_key(id: &str) -> String {
+    format!("uploads/{id}/data")
+}
+
+/// The folder of everything an upload stores.
+pub fn upload_prefix(id: &str) -> String {
+    format!("uploads/{id}/")
+}
+
+/// Why an upload request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("no such upload")]
+    NotFound,
+    #[error("the upload expired; start a new one")]
+    Expired,
+    #[error("another request is writing this upload; ask HEAD for the offset and try again")]
+    Busy,
+    #[error("Upload-Offset is {got} but the upload is at {expected}; ask HEAD and resume there")]
+    OffsetMismatch { expected: u64, got: u64 },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    #[error("{detail}")]
+    Invalid { code: &'static str, detail: String },
+    #[error("the chunk's {0} checksum does not match its bytes; it was discarded, send it again")]
+    ChecksumMismatch(&'static str),
+    #[error("the request body ended early; the chunk was discarded")]
+    BodyIncomplete,
+    #[error("you have {0} uploads in progress; finish or delete one first")]
+    TooMany(u32),
+    /// The finished file was refused (wrong hash, wrong type, bad image).
+    #[error("{detail}")]
+    FileRefused {
+        code: &'static str,
+        status: StatusCode,
+        detail: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<diesel::result::Error> for UploadError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+/// tus's status for a checksum mismatch (not an IANA code).
+pub fn checksum_mismatch_status() -> StatusCode {
+    StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let detail = e.to_string();
+        let refused = |code, status| ApiError::Refused {
+            code,
+            status,
+            detail: detail.clone(),
+        };
+        match e {
+            UploadError::NotFound => ApiError::Missing(detail),
+            UploadError::Expired => refused("upload_expired", StatusCode::GONE),
+            UploadError::Busy => refused("upload_busy", StatusCode::CONFLICT),
+            UploadError::OffsetMismatch { .. } => refused("offset_mismatch", StatusCode::CONFLICT),
+            UploadError::TooLarge(_) => ApiError::PayloadTooLarge(detail),
+            UploadError::Header(HeaderError::UnknownAlgorithm(_)) => {
+                refused("unsupported_checksum_algorithm", StatusCode::BAD_REQUEST)
+            }
+            UploadError::Header(HeaderError::Metadata(_)) => {
+                refused("invalid_metadata", StatusCode::BAD_REQUEST)
+            }
+            UploadError::Header(_) => refused("invalid_header", StatusCode::BAD_REQUEST),
+            UploadError::Invalid { code, .. } => refused(code, StatusCode::BAD_REQUEST),
+            UploadError::ChecksumMismatch(_) => {
+                refused("checksum_mismatch", checksum_mismatch_status())
+            }
+            UploadError::BodyIncomplete => refused("body_incomplete", StatusCode::BAD_REQUEST),
+            UploadError::TooMany(_) => refused("too_many_uploads", StatusCode::TOO_MANY_REQUESTS),
+            UploadError::FileRefused { code, status, .. } => refused(code, status),
+            UploadError::Storage(e) => e.into(),
+            UploadError::Db(e) => e.into(),
+            UploadError::Api(e) => e,
+        }
+    }
+}
+
+/// The upload limits, from configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_size: u64,
+    pub max_patch: u64,
+    pub idle_timeout: Duration,
+    pub max_open_per_user: u32,
+    pub expiry: chrono::Duration,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_size: config.upload_max_bytes,
+            max_patch: config.upload_max_patch_bytes,
+            idle_timeout: Duration::from_secs(config.upload_idle_timeout_secs),
+            max_open_per_user: config.upload_max_open_per_user,
+            expiry: chrono::Duration::hours(i64::from(config.upload_expiry_hours)),
+        }
+    }
+
+    /// How long a PATCH's lease lasts between renewals: a stalled body
+    /// ends after `idle_timeout`, a part upload is retried a few times.
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.idle_timeout).unwrap_or(chrono::Duration::seconds(60))
+            + chrono::Duration::seconds(120)
+    }
+}
+
+/// Everything the upload functions need.
+#[derive(Clone)]
+pub struct Uploads {
+    pub db: Database,
+    pub store: Arc<dyn BlobStore>,
+    pub clock: SharedClock,
+    pub limits: Limits,
+    /// Where S3 parts are spooled on local disk while they gather.
+    pub spool_dir: std::path::PathBuf,
+    pub media: finish::MediaSettings,
+}
+
+impl Uploads {
+    pub fn new(
+        config: &Config,
+        db: Database,
+        store: Arc<dyn BlobStore>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            clock,
+            limits: Limits::from_config(config),
+            spool_dir: config.data_dir.join("spool"),
+            media: finish::MediaSettings::from_config(config),
+        }
+    }
+
+    fn now(&self) -> Micros {
+        to_micros(self.clock.now())
+    }
+}
+
+/// What HEAD and every successful write report.
+#[derive(Debug, Clone)]
+pub struct UploadStatus {
+    pub id: String,
+    pub offset: u64,
+    pub length: Option<u64>,
+    pub metadata: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl UploadStatus {
+    fn of(row: &UploadRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            offset: row.upload_offset as u64,
+            length: row.upload_length.map(|l| l as u64),
+            metadata: row.metadata.clone(),
+            // Only an upload still receiving can expire.
+            expires_at: (row.state == rows::RECEIVING)
+                .then(|| db::time::from_micros(row.expires_at)),
+        }
+    }
+}
+
+/// A creation request (POST).
+#[derive(Debug, Clone)]
+pub struct Creation {
+    /// `None` when the client defers the length.
+    pub length: Option<u64>,
+    /// The raw Upload-Metadata header.
+    pub metadata: String,
+}
+
+/// The row of `id` if `owner` may use it; another user's upload does not
+/// exist for them.
+async fn owned(u: &Uploads, owner: &str, id: &str) -> Result<UploadRow, UploadError> {
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(UploadError::NotFound);
+    }
+    let id = id.to_string();
+    let row =
+        u.db.read(move |conn| rows::find(conn, &id).map_err(DbError::from))
+            .await?
+            .filter(|row| row.owner_id == owner)
+            .ok_or(UploadError::NotFound)?;
+    match row.state.as_str() {
+        rows::TERMINATED => Err(UploadError::NotFound),
+        rows::EXPIRED => Err(UploadError::Expired),
+        rows::RECEIVING if row.expires_at < u.now() => Err(UploadError::Expired),
+        _ => Ok(row),
+    }
+}
+
+/// Checks the metadata and the length, and records a new upload.
+pub async fn create(
+    u: &Uploads,
+    owner: &str,
+    creation: Creation,
+) -> Result<UploadStatus, UploadError> {
+    let pairs = tus::parse_metadata(&creation.metadata)?;
+    let value = |key: &str| {
+        pairs
+            .iter()
+            .find(|p| p.key == key)
+            .and_then(|p| p.value.clone())
+    };
+    let evidence_id = value("evidence_id")
+        .and_then(|v| String::from_utf8(v).ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        })
+        .ok_or_else(|| UploadError::Invalid {
+            code: "invalid_metadata",
+            detail: "Upload-Metadata must name the evidence record: `evidence_id <base64 id>` \
+                     (letters, digits, - and _, up to 64)"
+                .into(),
+        })?;
+    if let Some(name) = value("filename") {
+        tus::check_filename(&name).map_err(|detail| UploadError::Invalid {
+            code: "invalid_filename",
+            detail,
+        })?;
+    }
+    if let Some(length) = creation.length {
+        if length > u.limits.max_size {
+            return Err(UploadError::TooLarge(format!(
+                "the upload is {length} bytes; the most is {} (Tus-Max-Size)",
+                u.limits.max_size
+            )));
+        }
+        if length == 0 {
+            return Err(UploadError::Invalid {
+                code: "empty_upload",
+                detail: "an evidence file cannot be empty".into(),
+            });
+        }
+    }
+    let now = u.now();
+    let row = UploadRow {
+        id: new_id(),
+        owner_id: owner.to_string(),
+        evidence_id: evidence_id.clone(),
+        metadata: creation.metadata,
+        upload_length: creation.length.map(|l| l as i64),
+        upload_offset: 0,
+        state: rows::RECEIVING.into(),
+        multipart_id: None,
+        hash_state: RunningHash::default().save(),
+        sha256: None,
+        lock_token: None,
+        lock_until: None,
+        expires_at: now + u.limits.expiry.num_microseconds().unwrap_or(i64::MAX / 4),
+        refusal: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let (owner, max_open) = (owner.to_string(), u.limits.max_open_per_user);
+    let inserted = row.clone();
+    u.db.write(move |conn| {
+        finish::check_evidence_for_upload(conn, &owner, &evidence_id, inserted.upload_length)?;
+        if rows::count_receiving(conn, &owner)? >= i64::from(max_open) {
+            return Err(UploadError::TooMany(max_open));
+        }
+        rows::insert(conn, &inserted)?;
+        Ok(())
+    })
+    .await?;
+    Ok(UploadStatus::of(&row))
+}
+
+/// 32 hex characters of randomness: unguessable, and safe in keys and paths.
+fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// HEAD: where the upload stands.
+pub async fn status(u: &Uploads, owner: &str, id: &str) -> Result<UploadStatus, UploadError> {
+    Ok(UploadStatus::of(&owned(u, owner, id).await?))
+}
+
+/// A PATCH request's headers.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub offset: u64,
+    /// Upload-Length sent with a PATCH to fix a deferred length.
+    pub length: Option<u64>,
+    pub checksum: Option<Checksum>,
+    /// Content-Length, when the client sent one.
+    pub content_length: Option<u64>,
+}
+
+/// What a PATCH achieved.
+#[derive(Debug)]
+pub struct Patched {
+    pub status: UploadStatus,
+    /// Sync scopes a finished file changed (to poke listeners).
+    pub touched: Touched,
+}
+
+/// PATCH: appends a chunk at `chunk.offset`. The chunk is stored whole or
+/// not at all when it carries a checksum; without one, the bytes received
+/// before a connection broke are kept (the client asks HEAD and resumes).
+/// The last chunk completes the upload and finishes the file at once when
+/// its evidence record is known; a refused file is a 4xx here.
+pub async fn patch<S>(
+    u: &Uploads,
+    owner: &str,
+    id: &str,
+    chunk: Chunk,
+    body: S,
+) -> Result<Patched, UploadError>
+where
+    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    let row = owned(u, owner, id).await?;
+    if row.state != rows::RECEIVING {
+        // Every byte is in: a re-sent last chunk (its answer was lost) is
+        // answered like the first time; anything else is past the end.
+        let length = row.upload_length.unwrap_or(row.upload_offset) as u64;
+        if chunk.offset == length && chunk.content_length.unwrap_or(0) == 0 {
+            return Ok(Patched {
+                status: UploadStatus::of(&row),
+                touched: Touched::default(),
+            });
+        }
+        return Err(UploadError::OffsetMismatch {
+            expected: length,
+            got: chunk.offset,
+        });
+    }
+    let length = match (row.upload_length, chunk.length) {
+        (Some(known), Some(sent)) if known as u64 != sent => {
+            return Err(UploadError::Invalid {
+                code: "length_already_set",
+                detail: format!("the upload's length is already {known}"),
+            });
+        }
+        (Some(known), _) => Some(known as u64),
+        (None, Some(sent)) => {
+            if sent > u.limits.max_size {
+                return Err(UploadError::TooLarge(format!(
+                    "the upload is {sent} bytes; the most is {}",
+                    u.limits.max_size
+                )));
+            }
+            if sent < row.upload_offset as u64 || sent == 0 {
+                return Err(UploadError::Invalid {
+                    code: "invalid_length",
+                    detail: format!(
+                        "Upload-Length {sent} is below the {} bytes already received",
+                        row.upload_offset
+                    ),
+                });
+            }
+            Some(sent)
+        }
+        (None, None) => None,
+    };
+    if chunk.offset != row.upload_offset as u64 {
+        return Err(UploadError::OffsetMismatch {
+            expected: row.upload_offset as u64,
+            got: chunk.offset,
+        });
+    }
+    let room = length.unwrap_or(u.limits.max_size) - chunk.offset;
+    let allowed = room.min(u.limits.max_patch);
+    if let Some(sent) = chunk.content_length
+        && sent > allowed
+    {
+        return Err(UploadError::TooLarge(if sent > room {
+            format!(
+                "the chunk is {sent} bytes but only {room} remain of the upload's length; nothing was stored"
+            )
+        } else {
+            format!("a chunk may be at most {} bytes", u.limits.max_patch)
+        }));
+    }
+
+    let token = uuid::Uuid::new_v4().to_string();
+    let mut lock = Lock::take(u, id, &token).await?;
+    let outcome = receive::receive(u, &mut lock, length, allowed, room, &chunk, body).await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            lock.release().await;
+            return Err(e);
+        }
+    };
+    let completed = outcome.status.length == Some(outcome.status.offset)
+        && outcome.status.offset > 0
+        && outcome.completed;
+    let mut touched = Touched::default();
+    if completed {
+        touched = finish::finish_now(u, id).await?;
+    }
+    Ok(Patched {
+        status: outcome.status,
+        touched,
+    })
+}
+
+/// A PATCH's hold on an upload: a lease in the database, renewed while
+/// the PATCH runs; every commit checks it, so a writer that lost its lease
+/// changes nothing.
+pub(crate) struct Lock {
+    pub u: Uploads,
+    pub id: String,
+    pub token: String,
+    /// The row as it was when the lock was taken.
+    pub row: UploadRow,
+    renewed_at: std::time::Instant,
+}
+
+impl Lock {
+    async fn take(u: &Uploads, id: &str, token: &str) -> Result<Self, UploadError> {
+        let now = u.now();
+        let until = now + u.limits.lease().num_microseconds().unwrap_or(i64::MAX / 4);
+        let (i, t) = (id.to_string(), token.to_string());
+        let row =
+            u.db.write(move |conn| {
+                if !rows::try_lock(conn, &i, &t, now, until)? {
+                    return Err(UploadError::Busy);
+                }
+                rows::find(conn, &i)?.ok_or(UploadError::NotFound)
+            })
+            .await?;
+        Ok(Self {
+            u: u.clone(),
+            id: id.to_string(),
+            token: token.to_string(),
+            row,
+            renewed_at: std::time::Instant::now(),
+        })
+    }
+
+    /// Renews the lease when a third of it has passed; fails when another
+    /// writer took it over (this one stalled past its lease).
+    pub async fn keep(&mut self) -> Result<(), UploadError> {
+        let lease = self.u.limits.lease();
+        if self.renewed_at.elapsed() < lease.to_std().unwrap_or_default() / 3 {
+            return Ok(());
+        }
+        let until = self.u.now() + lease.num_microseconds().unwrap_or(i64::MAX / 4);
+        let (i, t) = (self.id.clone(), self.token.clone());
+        let kept = self
+            .u
+            .db
+            .write(move |conn| rows::renew_lock(conn, &i, &t, until).map_err(DbError::from))
+            .await?;
+        if !kept {
+            return Err(UploadError::Busy);
+        }
+        self.renewed_at = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Gives the lease back (after a failure; a commit releases it itself).
+    pub async fn release(self) {
+        let (i, t) = (self.id, self.token);
+        if let Err(e) = self
+            .u
+            .db
+            .write(move |conn| rows::release_lock(conn, &i, &t).map_err(DbError::from))
+            .await
+        {
+            tracing::warn!(error = %e, "could not release an upload lock; it expires by itself");
+        }
+    }
+}
+
+/// DELETE: ends the upload and releases its storage. A PATCH in flight
+/// keeps the lock; the client gets 409 and may try again.
+pub async fn terminate(u: &Uploads, owner: &str, id: &str) -> Result<(), UploadError> {
+    let row = owned(u, owner, id).await?;
+    if row.state != rows::RECEIVING {
+        return Err(UploadError::Invalid {
+            code: "upload_complete",
+            detail: "the upload is complete; its file belongs to the evidence record now".into(),
+        });
+    }
+    let token = uuid::Uuid::new_v4().to_string();
+    let lock = Lock::take(u, id, &token).await?;
+    sweep::release_storage(u, &lock.row).await?;
+    let (i, now) = (id.to_string(), u.now());
+    u.db.write(move |conn| {
+        rows::forget_storage(conn, &i)?;
+        rows::set_state(conn, &i, rows::TERMINATED, None, now)?;
+        Ok::<_, DbError>(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Reads a checksum-carrying chunk's digest against what arrived.
+fn verify(checksum: Option<(ChecksumHasher, &Checksum)>) -> Result<(), UploadError> {
+    if let Some((hasher, expected)) = checksum {
+        let name = match expected.algorithm {
+            tus::Algorithm::Sha1 => "sha1",
+            tus::Algorithm::Sha256 => "sha256",
+        };
+        if hasher.finish() != expected.digest {
+            return Err(UploadError::ChecksumMismatch(name));
+        }
+    }
+    Ok(())
+}
+
+/// The next body chunk, or why there is none: `Ok(None)` at the end,
+/// `Err(())` when the connection broke or stalled past `idle`.
+async fn next_chunk<S>(body: &mut S, idle: Duration) -> Result<Option<Bytes>, ()>
+where
+    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    match tokio::time::timeout(idle, body.next()).await {
+        Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(_))) | Err(_) => Err(()),
+    }
+}
