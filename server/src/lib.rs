@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod evidence;
 pub mod http;
 pub mod jobs;
 pub mod mail;

@@ -77,13 +77,16 @@ fn json_list<T: Serialize>(list: &[T]) -> Result<String, ApiError> {
 }
 
 /// A JSON list stored in a text column, read back.
-fn parse_list<T: for<'a> Deserialize<'a>>(text: &str, what: &str) -> Result<Vec<T>, ApiError> {
+pub(crate) fn parse_list<T: for<'a> Deserialize<'a>>(
+    text: &str,
+    what: &str,
+) -> Result<Vec<T>, ApiError> {
     serde_json::from_str(text).map_err(|e| ApiError::Internal(format!("stored {what}: {e}")))
 }
 
 /// The name a unit enum variant has on the wire (`order_screenshot`,
 /// `no_candidates`): the same spelling the API uses everywhere.
-fn wire_name<T: Serialize>(value: &T) -> String {
+pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

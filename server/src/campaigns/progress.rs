@@ -48,7 +48,7 @@ pub struct Overdue {
 pub struct MissingEvidence {
     pub task_id: String,
     pub volunteer_id: String,
-    /// Required kinds with no evidence record yet.
+    /// Required kinds without a verified file yet.
     pub missing: Vec<String>,
 }
 
@@ -143,7 +143,12 @@ pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progr
     let mut reimbursements = Reimbursements::default();
     for row in sql::campaign_records(conn, campaign_id, &["evidence", "reimbursement"])? {
         match store::decode(&row)? {
-            Record::Evidence(e) => {
+            // Only a verified file counts: a record whose file has not
+            // arrived (or was refused) leaves its kind missing.
+            Record::Evidence(e)
+                if e.status == sync_protocol::records::EvidenceStatus::Verified
+                    && !e.withdrawal.is_withdrawn() =>
+            {
                 evidence
                     .entry(e.task_id)
                     .or_default()

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{auth, campaigns, ops, sync, users};
+use super::{auth, campaigns, evidence, ops, sync, uploads, users};
 use crate::error::Problem;
 
 #[derive(OpenApi)]
@@ -35,6 +35,7 @@ use crate::error::Problem;
         campaigns::list_profiles, campaigns::get_profile, campaigns::preview_assignment,
         campaigns::commit_assignment, campaigns::board, campaigns::claim,
         campaigns::progress, campaigns::finance_csv, campaigns::decide_reimbursement,
+        uploads::create, evidence::package, evidence::file, evidence::thumbnail,
     ),
     components(schemas(Problem, crate::error::RowError, ops::Health, ops::Readiness)),
     tags(
@@ -46,6 +47,11 @@ use crate::error::Problem;
             Message shapes are the `sync-protocol` crate's `wire` module; see its docs and golden files."),
         (name = "tasks", description = "Coordinators: buying tasks and the review list of conflicts"),
         (name = "campaigns", description = "Coordinators: categories, campaigns, quotas and candidate listings"),
+        (name = "uploads", description = "Evidence files over tus 1.0 at /api/uploads: POST creates, \
+            HEAD /api/uploads/{id} reports the offset, PATCH appends a chunk \
+            (application/offset+octet-stream at Upload-Offset), DELETE ends it; OPTIONS lists the \
+            extensions and limits. Upload-Metadata must carry `evidence_id`."),
+        (name = "evidence", description = "Coordinators: a task's evidence package and the served files"),
     )
 )]
 pub struct ApiDoc;

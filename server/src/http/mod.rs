@@ -27,6 +27,7 @@ use crate::{
 pub mod auth;
 pub mod campaigns;
 pub mod docs;
+pub mod evidence;
 pub mod ops;
 pub mod sync;
 pub mod uploads;
@@ -202,6 +203,12 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
                 .route(web::patch().to(sync::edit_task)),
         )
         .route("/api/tasks/{id}/cancel", web::post().to(sync::cancel_task))
+        .route("/api/tasks/{id}/evidence", web::get().to(evidence::package))
+        .route("/api/evidence/{id}/file", web::get().to(evidence::file))
+        .route(
+            "/api/evidence/{id}/thumbnail",
+            web::get().to(evidence::thumbnail),
+        )
         .route("/api/tasks/{id}/reopen", web::post().to(sync::reopen_task))
         .route(
             "/api/tasks/{id}/reassign",

@@ -437,6 +437,17 @@ where
 
     let token = uuid::Uuid::new_v4().to_string();
     let mut lock = Lock::take(u, id, &token).await?;
+    // Another PATCH may have committed between the first read and the lock:
+    // the offset is checked again under the lock, or its bytes would land
+    // after that PATCH's instead of where the client meant them.
+    if lock.row.state != rows::RECEIVING || lock.row.upload_offset as u64 != chunk.offset {
+        let expected = lock.row.upload_offset as u64;
+        lock.release().await;
+        return Err(UploadError::OffsetMismatch {
+            expected,
+            got: chunk.offset,
+        });
+    }
     let outcome = receive::receive(u, &mut lock, length, allowed, room, &chunk, body).await;
     let outcome = match outcome {
         Ok(o) => o,

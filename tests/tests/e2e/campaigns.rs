@@ -651,7 +651,9 @@ on_each_backend! {
         assert_eq!((whole["target"].as_u64(), whole["filled"].as_u64(), whole["purchased"].as_u64()), (Some(3), Some(2), Some(1)));
         assert_eq!(progress["overdue"].as_array().map(Vec::len), Some(1), "{progress}");
         assert_eq!(progress["overdue"][0]["task_id"], claimed[1].as_str());
-        assert_eq!(progress["missing_evidence"], json!([{ "task_id": task, "volunteer_id": anna.user_id, "missing": ["product_photo"] }]));
+        // The screenshot is recorded but its file never arrived: both kinds
+        // are still missing (only verified files count).
+        assert_eq!(progress["missing_evidence"], json!([{ "task_id": task, "volunteer_id": anna.user_id, "missing": ["order_screenshot", "product_photo"] }]));
         assert_eq!((progress["reimbursements"]["requested"].as_u64(), progress["reimbursements"]["requested_amount"].as_i64()), (Some(1), Some(3_890)));
         // Spent: Anna's purchase; committed: Ben's task at its listed price.
         assert_eq!(progress["money"], json!({ "budget": 5_000_000, "spent": 3_890, "committed": 4_000, "remaining": 4_992_110 }), "{progress}");

@@ -621,6 +621,12 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("post", "/api/campaigns/{id}/board/claim") => Roles(VOLUNTEER),
         ("get" | "put", "/api/me/profile") => Roles(VOLUNTEER),
         ("get", "/api/volunteers/profiles" | "/api/volunteers/{id}/profile") => Roles(COORDINATOR),
+        // Anyone signed in may upload (volunteers' evidence, later station
+        // photos and lab reports); an upload is visible to its owner only.
+        ("post", "/api/uploads") => AnyUser,
+        ("get", "/api/tasks/{id}/evidence") => Roles(STAFF_INVITERS),
+        // Served to staff and the volunteer who recorded it; 404 to others.
+        ("get", "/api/evidence/{id}/file" | "/api/evidence/{id}/thumbnail") => AnyUser,
         _ => return None,
     })
 }

@@ -628,3 +628,227 @@ async fn small_chunks_become_parts_that_moto_accepts() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(multiparts, 0);
 }
+
+/// A volunteer with a task claimed from a campaign's board that requires a
+/// chat log and an order screenshot.
+async fn campaign_volunteer(w: &World) -> Volunteer {
+    use mystery_buyer_tests::people::{get, post, send};
+    let token = Some(w.coordinator.access_token.as_str());
+    let (status, campaign) = post(&w.server, "/api/campaigns", token, serde_json::json!({
+        "name": "Chargers 2026", "starts_at": "2026-12-01T00:00:00Z", "ends_at": "2027-02-28T00:00:00Z",
+        "platforms": ["jd"], "currency": "CNY", "budget": 1_000_000,
+        "required_evidence": ["chat_log", "order_screenshot"], "open_board": true,
+    })).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let path = format!("/api/campaigns/{}", campaign["id"].as_str().expect("id"));
+    let (status, body) = send(
+        &w.server,
+        reqwest::Method::PUT,
+        &format!("{path}/quotas"),
+        token,
+        serde_json::json!([{ "category": "power-strips", "target": 1 }]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(&w.server, &format!("{path}/candidates"), token, serde_json::json!({
+        "category": "power-strips", "platform": "jd", "listing_url": "https://jd.example.com/item/1",
+        "shop_id": "s1", "shop_name": "Shop s1", "listed_price": 4_000, "source": "platform_feed",
+    })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(
+        &w.server,
+        reqwest::Method::PATCH,
+        &path,
+        token,
+        serde_json::json!({ "status": "active" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let person = person(&w.server, &w.env, Role::Volunteer).await;
+    let (status, body) = send(&w.server, reqwest::Method::PUT, "/api/me/profile", Some(&person.access_token), serde_json::json!({
+        "region": "Hubei", "categories": ["power-strips"], "platforms": ["jd"], "capacity": 1, "spending_cap": 9_000,
+    })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, board) = get(
+        &w.server,
+        &format!("{path}/board"),
+        Some(&person.access_token),
+    )
+    .await;
+    let (status, task) = post(
+        &w.server,
+        &format!("{path}/board/claim"),
+        Some(&person.access_token),
+        serde_json::json!({ "candidate_id": board[0]["candidate_id"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let mut phone = Device::register(&w.server, &person, "phone").await;
+    phone.pull(&w.server).await;
+    Volunteer {
+        person,
+        phone,
+        task: task["task_id"].as_str().expect("task").to_string(),
+    }
+}
+
+on_each_backend! {
+/// The package says what is missing; the served file goes to staff and its
+/// owner only, in byte ranges when asked.
+async fn the_package_lists_what_is_missing_and_files_are_served_in_ranges_to_those_who_may_see_them(backend: Backend) {
+    use mystery_buyer_tests::people::get;
+    let w = world_with(backend, &[]).await;
+    let mut v = campaign_volunteer(&w).await;
+    let token = Some(w.coordinator.access_token.as_str());
+    let package_path = format!("/api/tasks/{}/evidence", v.task);
+    let (status, package) = get(&w.server, &package_path, token).await;
+    assert_eq!(status, StatusCode::OK, "{package}");
+    assert_eq!(package["complete"], false);
+    assert_eq!(package["missing"], serde_json::json!([
+        { "kind": "chat_log", "reason": "no_record" }, { "kind": "order_screenshot", "reason": "no_record" },
+    ]));
+
+    let file = chat_log(100_000, 9);
+    let evidence = record_evidence(&w.server, &w.clock, &mut v, EvidenceKind::ChatLog, &file, "text/plain").await;
+    let (_, package) = get(&w.server, &package_path, token).await;
+    assert_eq!(package["missing"][0], serde_json::json!({ "kind": "chat_log", "reason": "not_uploaded" }));
+    let tus = Tus::new(&w.server, &v.person);
+    let upload = tus.start(file.len(), &evidence).await;
+    assert_eq!(tus.patch(&upload, 0, &file).await.status, StatusCode::NO_CONTENT);
+    let (_, package) = get(&w.server, &package_path, token).await;
+    assert_eq!(package["complete"], false);
+    assert_eq!(package["missing"], serde_json::json!([{ "kind": "order_screenshot", "reason": "no_record" }]));
+    let item = &package["items"][0];
+    assert_eq!(item["status"], "verified", "{package}");
+    let url = item["file_url"].as_str().expect("file_url").to_string();
+
+    let fetch = |token: String, range: Option<&'static str>| {
+        let request = w.server.http.get(w.server.url(&url)).bearer_auth(token);
+        let request = match range { Some(r) => request.header("Range", r), None => request };
+        async move { request.send().await.expect("send") }
+    };
+    let whole = fetch(w.coordinator.access_token.clone(), None).await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert!(whole.bytes().await.expect("body") == file);
+    let part = fetch(w.coordinator.access_token.clone(), Some("bytes=10-19")).await;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["content-range"], format!("bytes 10-19/{}", file.len()));
+    assert!(part.bytes().await.expect("body") == file[10..20]);
+    let tail = fetch(v.person.access_token.clone(), Some("bytes=-5")).await;
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT, "the owner may fetch it");
+    assert!(tail.bytes().await.expect("body") == file[file.len() - 5..]);
+    let outside = fetch(w.coordinator.access_token.clone(), Some("bytes=999999-")).await;
+    assert_eq!(outside.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(outside.headers()["content-range"], format!("bytes */{}", file.len()));
+    for role in [Role::Volunteer, Role::RelayOperator, Role::LabInspector] {
+        let other = person(&w.server, &w.env, role).await;
+        let answer = fetch(other.access_token.clone(), None).await;
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{role}");
+    }
+    let thumbnail = w.server.http.get(w.server.url(&format!("/api/evidence/{evidence}/thumbnail")))
+        .bearer_auth(&w.coordinator.access_token).send().await.expect("send");
+    assert_eq!(thumbnail.status(), StatusCode::NOT_FOUND, "a chat log has no thumbnail");
+}
+}
+
+/// Two instances on one PostgreSQL and one bucket: an upload moves between
+/// them, and two PATCHes racing on one upload never interleave.
+#[cfg(feature = "services")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_moves_between_instances_and_racing_patches_never_interleave() {
+    let env = TestEnv::with(
+        Backend::PostgresGarage,
+        &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")],
+    );
+    let clock = mystery_buyer_tests::manual_clock();
+    let a = env.start_with_clock(clock.clone()).await;
+    let b = env.start_with_clock(clock.clone()).await;
+    let coordinator = person(&a, &env, Role::Coordinator).await;
+    let mut v = volunteer_with_task(&a, &env, &clock, &coordinator).await;
+    let (on_a, on_b) = (Tus::new(&a, &v.person), Tus::new(&b, &v.person));
+    let file = chat_log(17 * MIB + 3, 10);
+    let evidence = record_evidence(
+        &a,
+        &clock,
+        &mut v,
+        EvidenceKind::ChatLog,
+        &file,
+        "text/plain",
+    )
+    .await;
+    let upload = on_a.start(file.len(), &evidence).await;
+
+    // Small chunks on A leave pieces; B joins them into its part.
+    on_a.send_all(&upload, 0, &file[..3 * MIB], MIB).await;
+    assert_eq!(on_b.head(&upload).await.offset(), 3 * MIB as u64);
+    on_b.send_all(&upload, 3 * MIB, &file[..9 * MIB], 3 * MIB)
+        .await;
+    assert_eq!(on_a.head(&upload).await.offset(), 9 * MIB as u64);
+
+    // A slow PATCH on A holds the upload; B's PATCH meanwhile gets 409.
+    let at = 9 * MIB;
+    let slow_chunk = file[at..at + 4 * MIB].to_vec();
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = slow_chunk
+        .chunks(256 * 1024)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let slow_body = reqwest::Body::wrap_stream(futures_util::StreamExt::then(
+        futures_util::stream::iter(pieces),
+        |piece| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+            piece
+        },
+    ));
+    let slow = on_a
+        .request(reqwest::Method::PATCH, &upload)
+        .header("Upload-Offset", at.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Content-Length", slow_chunk.len().to_string())
+        .body(slow_body)
+        .send();
+    let slow = tokio::spawn(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let racing = on_b.patch(&upload, at, &file[at..at + 4 * MIB]).await;
+    assert_eq!(racing.status, StatusCode::CONFLICT, "{}", racing.body);
+    let slow = slow.await.expect("join").expect("send");
+    assert_eq!(slow.status(), StatusCode::NO_CONTENT);
+
+    // Ten bursts of two PATCHes at once, one per instance: exactly one wins
+    // each time, and the upload stays exact.
+    let mut offset = at + 4 * MIB;
+    while offset < file.len() {
+        let end = (offset + 400 * 1024).min(file.len());
+        let chunk = &file[offset..end];
+        let (x, y) = tokio::join!(
+            on_a.patch(&upload, offset, chunk),
+            on_b.patch(&upload, offset, chunk)
+        );
+        let won = [x.status, y.status]
+            .iter()
+            .filter(|s| **s == StatusCode::NO_CONTENT)
+            .count();
+        assert_eq!(won, 1, "at {offset}: {} and {}", x.status, y.status);
+        for lost in [&x, &y]
+            .iter()
+            .filter(|r| r.status != StatusCode::NO_CONTENT)
+        {
+            assert_eq!(lost.status, StatusCode::CONFLICT, "{}", lost.body);
+        }
+        offset = end;
+    }
+    let key = format!("blobs/sha256/{}", sha256_hex(&file));
+    let services = env.services().await;
+    assert!(
+        read_blob(&services.blobs, &key).await == file,
+        "the stored bytes are the file"
+    );
+    v.phone.pull(&a).await;
+    assert_eq!(
+        evidence_on(&v.phone, &evidence).status,
+        EvidenceStatus::Verified
+    );
+    a.stop().await;
+    b.stop().await;
+}
