@@ -53,17 +53,12 @@ use chrono::Utc;
 use diesel::prelude::*;
 use mystery_buyer_server::{
     RunningServer, Services,
-    auth::{
-        Role, new_pseudonym,
-        sessions::{self, Issued, SessionKind},
-    },
+    auth::Role,
     config::Config,
     db::{
         self, Backend, Conn, Database, DbError,
         schema::{sync_records, sync_scopes},
         sync::{self as sql, RecordRow, TaskRow},
-        time::to_micros,
-        users::{self, UserRow},
     },
     error::ApiError,
     sync::{
@@ -142,6 +137,8 @@ impl Settings {
         })
     }
 }
+
+use mystery_buyer_tests::people::create_users;
 
 fn main() -> Result<()> {
     let settings = Settings::from_env()?;
@@ -316,72 +313,6 @@ fn config(which: Which, dir: &Path) -> Result<Config> {
 
 fn now_us() -> i64 {
     Utc::now().timestamp_micros()
-}
-
-/// A user made directly in the database, with an app session.
-struct User {
-    id: String,
-    token: String,
-}
-
-/// Creates `n` active users of `role`, each with an app session, in
-/// transactions of 100 (what an accepted invitation ends with).
-async fn create_users(services: &Services, role: Role, n: usize) -> Result<Vec<User>> {
-    let mut made = Vec::with_capacity(n);
-    while made.len() < n {
-        let chunk = (n - made.len()).min(100);
-        let config = Arc::clone(&services.config);
-        let now = services.clock.now();
-        let users = services
-            .db
-            .write(move |conn| {
-                let mut users = Vec::with_capacity(chunk);
-                for _ in 0..chunk {
-                    let id = mystery_buyer_server::auth::new_id();
-                    let volunteer = role == Role::Volunteer;
-                    let name = if volunteer {
-                        new_pseudonym()
-                    } else {
-                        format!("Bench {role}")
-                    };
-                    users::insert(
-                        conn,
-                        &UserRow {
-                            id: id.clone(),
-                            role: role.as_str().into(),
-                            status: "active".into(),
-                            pseudonym: volunteer.then(|| name.clone()),
-                            display_name: name,
-                            email: (!volunteer).then(|| format!("{id}@example.org")),
-                            created_at: to_micros(now),
-                            updated_at: to_micros(now),
-                        },
-                    )?;
-                    let Issued::App(tokens) = sessions::issue(
-                        conn,
-                        &config,
-                        now,
-                        &id,
-                        role,
-                        None,
-                        SessionKind::App,
-                        "bench phone",
-                    )?
-                    else {
-                        return Err(ApiError::Internal("expected an app session".into()));
-                    };
-                    users.push(User {
-                        id,
-                        token: tokens.access_token,
-                    });
-                }
-                Ok::<_, ApiError>(users)
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("creating users: {e}"))?;
-        made.extend(users);
-    }
-    Ok(made)
 }
 
 /// The task a coordinator creates for each volunteer.

@@ -11,6 +11,22 @@ use serde_json::{Value, json};
 use url::Url;
 use webauthn_authenticator_rs::{WebauthnAuthenticator, softpasskey::SoftPasskey};
 
+use std::sync::Arc;
+
+use anyhow::Result;
+use mystery_buyer_server::{
+    Services,
+    auth::{
+        new_pseudonym,
+        sessions::{self, Issued, SessionKind},
+    },
+    db::{
+        time::to_micros,
+        users::{self, UserRow},
+    },
+    error::ApiError,
+};
+
 use crate::{TestEnv, TestServer, unique};
 
 /// A person with a software passkey.
@@ -218,4 +234,70 @@ pub async fn person(server: &TestServer, env: &TestEnv, role: Role) -> Person {
         session_id: tokens["session_id"].as_str().expect("session").into(),
         authenticator,
     }
+}
+
+/// A user made directly in the database, with an app session.
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+/// Creates `n` active users of `role`, each with an app session, in
+/// transactions of 100 (what an accepted invitation ends with).
+pub async fn create_users(services: &Services, role: Role, n: usize) -> Result<Vec<User>> {
+    let mut made = Vec::with_capacity(n);
+    while made.len() < n {
+        let chunk = (n - made.len()).min(100);
+        let config = Arc::clone(&services.config);
+        let now = services.clock.now();
+        let users = services
+            .db
+            .write(move |conn| {
+                let mut users = Vec::with_capacity(chunk);
+                for _ in 0..chunk {
+                    let id = mystery_buyer_server::auth::new_id();
+                    let volunteer = role == Role::Volunteer;
+                    let name = if volunteer {
+                        new_pseudonym()
+                    } else {
+                        format!("Bench {role}")
+                    };
+                    users::insert(
+                        conn,
+                        &UserRow {
+                            id: id.clone(),
+                            role: role.as_str().into(),
+                            status: "active".into(),
+                            pseudonym: volunteer.then(|| name.clone()),
+                            display_name: name,
+                            email: (!volunteer).then(|| format!("{id}@example.org")),
+                            created_at: to_micros(now),
+                            updated_at: to_micros(now),
+                        },
+                    )?;
+                    let Issued::App(tokens) = sessions::issue(
+                        conn,
+                        &config,
+                        now,
+                        &id,
+                        role,
+                        None,
+                        SessionKind::App,
+                        "bench phone",
+                    )?
+                    else {
+                        return Err(ApiError::Internal("expected an app session".into()));
+                    };
+                    users.push(User {
+                        id,
+                        token: tokens.access_token,
+                    });
+                }
+                Ok::<_, ApiError>(users)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("creating users: {e}"))?;
+        made.extend(users);
+    }
+    Ok(made)
 }

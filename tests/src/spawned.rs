@@ -100,6 +100,11 @@ impl SpawnedServer {
         child.wait().expect("reap the server");
     }
 
+    /// The server's process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.lock().expect("child lock").id()
+    }
+
     /// Everything the server logged so far.
     pub fn logs(&self) -> String {
         join(&self.logs)

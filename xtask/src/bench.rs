@@ -1,8 +1,9 @@
-//! `cargo xtask bench`: the sync benchmark on a fresh machine in one
-//! command. It installs and starts PostgreSQL (only: the benchmark needs no
-//! object store or mail), runs `cargo bench -p mystery-buyer-tests --bench
-//! sync` with `MB_TEST_PG_URL` set, and stops PostgreSQL however it ends.
-//! `MB_BENCH_*` and `MB_*` variables in the environment reach the benchmark.
+//! `cargo xtask bench [sync|uploads]`: a benchmark on a fresh machine in
+//! one command. `sync` (the default) installs and starts PostgreSQL only and
+//! runs `cargo bench -p mystery-buyer-tests --bench sync`; `uploads` starts
+//! every test service (it needs Garage), builds the release server binary
+//! the benchmark spawns, and runs `--bench uploads`. The services stop
+//! however it ends. `MB_BENCH_*` and `MB_*` variables reach the benchmark.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,31 +16,50 @@ use crate::services::PostgresOnly;
 use crate::test::{exit_code, workspace_root};
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
-    if !args.is_empty() {
-        bail!(
-            "`bench` takes no arguments; set MB_BENCH_DEVICES, MB_BENCH_CONCURRENCY or \
-             MB_BENCH_BACKENDS instead (see BENCHMARKS.md)"
-        );
-    }
+    let which = match args {
+        [] => "sync",
+        [one] if one == "sync" || one == "uploads" => one.as_str(),
+        _ => bail!(
+            "`bench` takes `sync` or `uploads`; set MB_BENCH_* variables to change a \
+             benchmark's size (see BENCHMARKS.md)"
+        ),
+    };
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => cache_dir()?.join("target"),
     };
-    PostgresOnly::install()?;
-    let postgres =
-        PostgresOnly::start().context("PostgreSQL did not start, so the benchmark cannot run")?;
-
     let mut env: Vec<(&str, OsString)> = vec![("CARGO_TARGET_DIR", target_dir.into())];
-    env.extend(postgres.env().into_iter().map(|(k, v)| (k, v.into())));
+    let services: Box<dyn std::any::Any> = if which == "sync" {
+        PostgresOnly::install()?;
+        let postgres = PostgresOnly::start()
+            .context("PostgreSQL did not start, so the benchmark cannot run")?;
+        env.extend(postgres.env().into_iter().map(|(k, v)| (k, v.into())));
+        Box::new(postgres)
+    } else {
+        crate::services::install()?;
+        let all = crate::services::Services::start()
+            .context("the services did not start, so the benchmark cannot run")?;
+        env.extend(all.env().into_iter().map(|(k, v)| (k, v.into())));
+        let mut build = cargo();
+        build
+            .args(["build", "--release", "--bin", "mystery-buyer"])
+            .current_dir(workspace_root())
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        eprintln!("xtask: running `{}`", display(&build));
+        if !build.status().context("cargo build")?.success() {
+            bail!("the release build failed");
+        }
+        Box::new(all)
+    };
     let mut cmd = cargo();
-    cmd.args(["bench", "-p", "mystery-buyer-tests", "--bench", "sync"])
+    cmd.args(["bench", "-p", "mystery-buyer-tests", "--bench", which])
         .current_dir(workspace_root())
         .envs(env.iter().map(|(k, v)| (k, v)));
     eprintln!("xtask: running `{}`", display(&cmd));
     let status = cmd
         .status()
         .with_context(|| format!("cannot run `{}`", display(&cmd)))?;
-    drop(postgres);
+    drop(services);
     if status.success() {
         Ok(ExitCode::SUCCESS)
     } else {

@@ -24,10 +24,12 @@ commands:
                           the services, exit with the tests' status
   services                start the test services, print `export` lines for
                           their variables and wait until Ctrl-C
-  bench                   start PostgreSQL and run the sync benchmark
+  bench [sync]            start PostgreSQL and run the sync benchmark
                           (`cargo bench -p mystery-buyer-tests --bench sync`,
                           release build) on PostgreSQL and SQLite; settings in
                           MB_BENCH_* variables, see BENCHMARKS.md
+  bench uploads           start the services (Garage), build the release
+                          server and run the upload benchmark
 ";
 
 fn main() -> ExitCode {

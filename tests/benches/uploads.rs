@@ -1,0 +1,259 @@
+//! Upload benchmark (not a timed test): evidence uploads through the real
+//! server binary into Garage, next to the same bytes put straight into
+//! Garage as a multipart upload, measured in the same run; and many uploads
+//! at once with the server's memory watched from outside.
+//!
+//! Run it with `cargo xtask bench uploads`, which starts PostgreSQL and
+//! Garage like the tests do, builds the release binary and runs
+//! `cargo bench -p mystery-buyer-tests --bench uploads`.
+//!
+//! * **Direct.** A multipart upload of `MB_BENCH_UPLOAD_MIB` (100) MiB in
+//!   parts of 5 MiB, one part after another, with the S3 client the server
+//!   uses, from memory.
+//! * **Server.** A tus upload of the same bytes to the spawned release
+//!   binary in PATCHes of 5 MiB, one after another: creation to the last
+//!   204 (which includes completing the multipart upload). No evidence
+//!   record exists, so no finishing work is timed.
+//!
+//! Each is run `MB_BENCH_ROUNDS` (3) times, alternating; medians are
+//! compared. Then `MB_BENCH_CONCURRENT` (50) volunteers upload
+//! `MB_BENCH_CONCURRENT_MIB` (20) MiB each at once in 5 MiB PATCHes while
+//! the server's resident memory is sampled every 20 ms from /proc.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::Bytes;
+use mystery_buyer_server::{auth::Role, storage::BlobStore};
+use mystery_buyer_tests::{
+    Backend, TestEnv, TestServer, people::create_users, spawned::SpawnedServer,
+};
+
+const MIB: usize = 1024 * 1024;
+const CHUNK: usize = 5 * MIB;
+
+fn setting(name: &str, default: usize) -> Result<usize> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.parse().with_context(|| format!("{name}={v}")),
+        _ => Ok(default),
+    }
+}
+
+fn main() -> Result<()> {
+    for var in ["MB_TEST_PG_URL", "MB_TEST_GARAGE_ENDPOINT"] {
+        if !std::env::var(var).is_ok_and(|v| !v.is_empty()) {
+            bail!("{var} is not set: run `cargo xtask bench uploads`, which starts the services");
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(run())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Pseudo-random bytes (incompressible, like photos).
+fn data(len: usize) -> Bytes {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    Bytes::from(out)
+}
+
+async fn direct(store: &Arc<dyn BlobStore>, data: &Bytes, round: usize) -> Result<Duration> {
+    let key = format!("bench/direct-{round}");
+    let started = Instant::now();
+    let upload = store.create_multipart(&key).await?;
+    let mut parts = Vec::new();
+    for (i, at) in (0..data.len()).step_by(CHUNK).enumerate() {
+        let part = data.slice(at..(at + CHUNK).min(data.len()));
+        parts.push(
+            store
+                .upload_part(&key, &upload, i as u32 + 1, Arc::new(part))
+                .await?,
+        );
+    }
+    store.complete_multipart(&key, &upload, &parts).await?;
+    let took = started.elapsed();
+    store.delete(&key).await?;
+    Ok(took)
+}
+
+/// One tus upload of `data` in 5 MiB PATCHes; returns its duration.
+async fn through_server(server: &TestServer, token: &str, data: &Bytes) -> Result<Duration> {
+    let started = Instant::now();
+    let created = server
+        .http
+        .post(server.url("/api/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header(
+            "Upload-Metadata",
+            format!(
+                "evidence_id {}",
+                base64_id(&uuid::Uuid::new_v4().simple().to_string())
+            ),
+        )
+        .send()
+        .await?;
+    ensure!(created.status() == 201, "create: {}", created.status());
+    let location = created
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .context("Location")?
+        .to_string();
+    for at in (0..data.len()).step_by(CHUNK) {
+        let chunk = data.slice(at..(at + CHUNK).min(data.len()));
+        let answer = server
+            .http
+            .patch(server.url(&location))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", at.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(chunk)
+            .send()
+            .await?;
+        ensure!(answer.status() == 204, "PATCH at {at}: {}", answer.status());
+    }
+    Ok(started.elapsed())
+}
+
+fn base64_id(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(id)
+}
+
+/// Resident and peak resident memory of `pid`, in MiB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn run() -> Result<()> {
+    let size = setting("MB_BENCH_UPLOAD_MIB", 100)? * MIB;
+    let rounds = setting("MB_BENCH_ROUNDS", 3)?;
+    let concurrent = setting("MB_BENCH_CONCURRENT", 50)?;
+    let concurrent_size = setting("MB_BENCH_CONCURRENT_MIB", 20)? * MIB;
+    let env = TestEnv::with(
+        Backend::PostgresGarage,
+        &[
+            (
+                "MB_UPLOAD_MAX_BYTES",
+                &(size.max(concurrent_size) * 2).to_string(),
+            ),
+            ("MB_UPLOAD_MAX_OPEN_PER_USER", "1000"),
+            ("MB_RATE_LIMIT_IP_PER_MINUTE", "1000000"),
+        ],
+    );
+    let spawned = SpawnedServer::start(&env).await;
+    let server = &spawned.server;
+    let pid = spawned.pid();
+    let services = env.services().await;
+    let users = create_users(&services, Role::Volunteer, concurrent.max(1)).await?;
+    let store = Arc::clone(&services.blobs);
+    eprintln!(
+        "bench: {} MiB in 5 MiB chunks, {rounds} rounds; {} cores, load average {}",
+        size / MIB,
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let payload = data(size);
+    // Warm both paths (connections, the first multipart upload).
+    direct(&store, &payload.slice(..CHUNK * 2), 999).await?;
+    through_server(server, &users[0].token, &payload.slice(..CHUNK * 2)).await?;
+
+    let (mut direct_secs, mut server_secs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let d = direct(&store, &payload, round).await?;
+        let s = through_server(server, &users[0].token, &payload).await?;
+        eprintln!("bench: round {round}: direct {d:?}, server {s:?}");
+        direct_secs.push(d.as_secs_f64());
+        server_secs.push(s.as_secs_f64());
+    }
+    let mib = size as f64 / MIB as f64;
+    let (d, s) = (mib / median(direct_secs), mib / median(server_secs));
+    let (rss_before, _) = memory(pid);
+
+    // Many at once, memory watched.
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let watcher = {
+        let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
+        tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                let (rss, _) = memory(pid);
+                peak.fetch_max((rss * 1024.0) as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let each = data(concurrent_size);
+    let started = Instant::now();
+    let mut uploads = tokio::task::JoinSet::new();
+    for user in users.iter().take(concurrent) {
+        let (base, token, body) = (server.base.clone(), user.token.clone(), each.clone());
+        uploads.spawn(async move {
+            let client = TestServer::at(base);
+            through_server(&client, &token, &body).await
+        });
+    }
+    while let Some(result) = uploads.join_next().await {
+        result.context("join")??;
+    }
+    let wall = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    watcher.await.context("watcher")?;
+    let (_, hwm) = memory(pid);
+    let peak_rss = peak.load(Ordering::Relaxed) as f64 / 1024.0;
+    let total = (concurrent * concurrent_size) as f64 / MIB as f64;
+
+    println!();
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!("| direct multipart into Garage, {mib:.0} MiB | {d:.1} MiB/s |");
+    println!("| through the server (tus, 5 MiB PATCHes) | {s:.1} MiB/s |");
+    println!("| **ratio server / direct** | **{:.2}** |", s / d);
+    println!(
+        "| {concurrent} uploads of {} MiB at once: wall time | {:.1} s ({:.1} MiB/s) |",
+        concurrent_size / MIB,
+        wall.as_secs_f64(),
+        total / wall.as_secs_f64()
+    );
+    println!(
+        "| server resident memory before / **peak during** | {rss_before:.0} / **{peak_rss:.0} MiB** |"
+    );
+    println!("| server peak resident memory since start (VmHWM) | {hwm:.0} MiB |");
+    drop(spawned);
+    Ok(())
+}
