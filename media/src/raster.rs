@@ -2,15 +2,14 @@
 //! hash. Everything here runs inside `catch_unwind`; it allocates only after the header's
 //! dimensions passed the limits.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::error::LimitErrorKind;
 use image::metadata::Orientation;
 use image::{
-    DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageError, ImageFormat,
-    ImageReader, RgbImage,
+    DynamicImage, ImageDecoder, ImageEncoder, ImageError, ImageFormat, ImageReader, RgbImage,
 };
 
 use crate::{FileType, Limits, Refusal};
@@ -161,9 +160,13 @@ fn is_gray(image: &DynamicImage) -> bool {
 }
 
 /// Drops alpha by compositing over white (JPEG has no alpha; black would hide dark text).
-fn flatten_rgb(image: &DynamicImage) -> RgbImage {
+/// Borrows when the picture is already 8-bit RGB, which is what JPEG decoding gives.
+fn flatten_rgb(image: &DynamicImage) -> Cow<'_, RgbImage> {
+    if let DynamicImage::ImageRgb8(rgb) = image {
+        return Cow::Borrowed(rgb);
+    }
     if !image.color().has_alpha() {
-        return image.to_rgb8();
+        return Cow::Owned(image.to_rgb8());
     }
     let rgba = image.to_rgba8();
     let (w, h) = rgba.dimensions();
@@ -175,42 +178,66 @@ fn flatten_rgb(image: &DynamicImage) -> RgbImage {
             out.push(((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8);
         }
     }
-    RgbImage::from_raw(w, h, out).unwrap_or_else(|| RgbImage::new(w, h))
+    Cow::Owned(RgbImage::from_raw(w, h, out).unwrap_or_else(|| RgbImage::new(w, h)))
+}
+
+/// Encodes 8-bit RGB or grey pixels as a baseline JPEG with 4:2:0 chroma (as phone cameras do),
+/// adding nothing but the JFIF header and, if given, the ICC profile.
+fn encode_jpeg(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    gray: bool,
+    quality: u8,
+    icc: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
+    let (w, h) = match (u16::try_from(width), u16::try_from(height)) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => return Err(format!("{width}×{height} is too large for JPEG")),
+    };
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    if let Some(icc) = icc {
+        encoder.add_icc_profile(icc).map_err(|e| e.to_string())?;
+    }
+    let color = if gray {
+        jpeg_encoder::ColorType::Luma
+    } else {
+        jpeg_encoder::ColorType::Rgb
+    };
+    encoder
+        .encode(pixels, w, h, color)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// Re-encodes a JPEG (or HEIC) original as JPEG: pixels and the ICC profile only.
 pub fn encode_served_jpeg(decoded: &Decoded) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut encoder = JpegEncoder::new_with_quality(&mut out, SERVED_JPEG_QUALITY);
     let image = &decoded.image;
     let gray = is_gray(image);
-    if let Some(icc) = decoded.icc.as_ref().filter(|icc| icc_fits(icc, gray)) {
-        encoder
-            .set_icc_profile(icc.clone())
-            .map_err(|e| e.to_string())?;
-    }
+    let icc = decoded.icc.as_deref().filter(|icc| icc_fits(icc, gray));
     if gray {
         let luma = image.to_luma8();
-        encoder
-            .write_image(
-                luma.as_raw(),
-                luma.width(),
-                luma.height(),
-                ExtendedColorType::L8,
-            )
-            .map_err(|e| e.to_string())?;
+        encode_jpeg(
+            luma.as_raw(),
+            luma.width(),
+            luma.height(),
+            true,
+            SERVED_JPEG_QUALITY,
+            icc,
+        )
     } else {
         let rgb = flatten_rgb(image);
-        encoder
-            .write_image(
-                rgb.as_raw(),
-                rgb.width(),
-                rgb.height(),
-                ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| e.to_string())?;
+        encode_jpeg(
+            rgb.as_raw(),
+            rgb.width(),
+            rgb.height(),
+            false,
+            SERVED_JPEG_QUALITY,
+            icc,
+        )
     }
-    Ok(out)
 }
 
 /// Re-encodes a PNG or WebP original as PNG (lossless, alpha and bit depth kept) with only IHDR,
@@ -267,8 +294,7 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
 
 /// Resizes to thumbnail size (flattening alpha over white) with a Lanczos3 convolution.
 pub fn thumbnail_pixels(image: &DynamicImage) -> Result<RgbImage, String> {
-    let rgb = flatten_rgb(image);
-    resize_rgb(&rgb)
+    resize_rgb(&flatten_rgb(image))
 }
 
 /// Resizes an RGB image to thumbnail size (a no-op copy if already small enough).
@@ -288,25 +314,23 @@ pub fn resize_rgb(rgb: &RgbImage) -> Result<RgbImage, String> {
 
 /// Encodes thumbnail pixels as a metadata-free baseline JPEG.
 pub fn encode_thumbnail(thumb: &RgbImage) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, THUMBNAIL_JPEG_QUALITY)
-        .write_image(
-            thumb.as_raw(),
-            thumb.width(),
-            thumb.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(out)
+    encode_jpeg(
+        thumb.as_raw(),
+        thumb.width(),
+        thumb.height(),
+        false,
+        THUMBNAIL_JPEG_QUALITY,
+        None,
+    )
 }
 
-/// The perceptual hash (pHash: DCT of a 16×16 grey image, 8×8 low frequencies against their
-/// mean) of the thumbnail pixels. Hashing the 320 px thumbnail rather than the full picture keeps
+/// The perceptual hash (pHash: DCT of a downscaled grey image, each of the 8×8 lowest
+/// frequencies compared with their median) of the thumbnail pixels. Hashing the 320 px thumbnail rather than the full picture keeps
 /// it cheap and makes it independent of the original's resolution.
 pub fn perceptual_hash(thumb: &RgbImage) -> u64 {
     let hasher = image_hasher::HasherConfig::new()
         .hash_size(8, 8)
-        .hash_alg(image_hasher::HashAlg::Mean)
+        .hash_alg(image_hasher::HashAlg::Median)
         .preproc_dct()
         .to_hasher();
     let hash = hasher.hash_image(&DynamicImage::ImageRgb8(thumb.clone()));
@@ -323,7 +347,9 @@ pub fn perceptual_hash(thumb: &RgbImage) -> u64 {
 pub fn jpeg_thumbnail_scaled(bytes: &[u8], limits: &Limits) -> Result<Option<RgbImage>, Refusal> {
     let format = FileType::Jpeg;
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc_bytes / 2).unwrap_or(usize::MAX));
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(limits.max_alloc_bytes / 2).unwrap_or(usize::MAX),
+    );
     decoder.read_info().map_err(|e| Refusal::Undecodable {
         format,
         reason: e.to_string(),
@@ -368,5 +394,7 @@ pub fn jpeg_thumbnail_scaled(bytes: &[u8], limits: &Limits) -> Result<Option<Rgb
     };
     image.apply_orientation(orientation);
     let rgb = image.into_rgb8();
-    resize_rgb(&rgb).map(Some).map_err(|reason| Refusal::Undecodable { format, reason })
+    resize_rgb(&rgb)
+        .map(Some)
+        .map_err(|reason| Refusal::Undecodable { format, reason })
 }

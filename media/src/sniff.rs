@@ -476,7 +476,9 @@ mod tests {
             FileType::Svg
         );
         assert_eq!(
-            sniff(b"<?xml version='1.0'?><!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' 'x'><svg/>"),
+            sniff(
+                b"<?xml version='1.0'?><!DOCTYPE svg PUBLIC '-//W3C//DTD SVG 1.1//EN' 'x'><svg/>"
+            ),
             FileType::Svg
         );
         assert_eq!(

@@ -110,7 +110,9 @@ fn walk_jpeg(b: &[u8]) -> Result<JpegWalk, Flaw> {
         match marker {
             0xD9 => {
                 if !seen_scan {
-                    return Err(Flaw::Malformed("no image data before the end marker".into()));
+                    return Err(Flaw::Malformed(
+                        "no image data before the end marker".into(),
+                    ));
                 }
                 return Ok(JpegWalk { end: pos, has_mpf });
             }
@@ -218,7 +220,9 @@ fn check_webp(b: &[u8]) -> Result<(), Flaw> {
     let mut chunks = 0usize;
     while pos < riff_end {
         let Some(head) = b.get(pos..pos + 8).filter(|_| pos + 8 <= riff_end) else {
-            return Err(Flaw::Malformed("a chunk header crosses the RIFF end".into()));
+            return Err(Flaw::Malformed(
+                "a chunk header crosses the RIFF end".into(),
+            ));
         };
         let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
         let end = pos + 8 + len + (len & 1);
@@ -279,7 +283,9 @@ fn check_bmff(b: &[u8]) -> Result<(), Flaw> {
             n => (n, 8),
         };
         if size < header {
-            return Err(Flaw::Malformed(format!("box smaller than its header at {pos}")));
+            return Err(Flaw::Malformed(format!(
+                "box smaller than its header at {pos}"
+            )));
         }
         let end = (pos as u64).saturating_add(size);
         if end > b.len() as u64 {
