@@ -15,6 +15,31 @@
 //! viewable everywhere, HEIC becomes JPEG); for chat logs, the original bytes (text and JSON are
 //! announced as `text/plain`/`application/json`, HTML as `text/html`: the server must serve HTML
 //! and PDF as attachments or under a sandboxing CSP, never inline on its own origin).
+//!
+//! # Polyglots
+//! A file that is valid as its type but could also be read as another format is refused with
+//! `polyglot`. Detected:
+//! - JPEG: more than [`JPEG_MAX_PADDING`] bytes after the EOI marker, or padding that is not
+//!   `00`/`FF`. Exception: when the JPEG has an MPF (multi-picture) APP2 segment, the trailing
+//!   bytes may be further complete JPEGs (Ultra HDR gain maps, depth maps), each walked the same
+//!   way, with nothing after the last. Motion photos (a video after the EOI) are refused: the app
+//!   should export a still.
+//! - PNG: any byte after the IEND chunk.
+//! - WebP: any byte after the RIFF length, or chunks that do not tile the RIFF payload.
+//! - HEIC: top-level boxes that do not tile the file exactly.
+//! - Every picture, anywhere in the file: a ZIP local file header or end-of-central-directory
+//!   record (validated field by field beyond the 4-byte signature, so compressed data almost never
+//!   matches by chance), a RAR or 7-Zip signature, `%PDF-`, and, ASCII case-insensitive, `<html`,
+//!   `<script`, `<?php`.
+//! - PDF: a ZIP local file header or end-of-central-directory record anywhere. (HTML or script
+//!   before `%PDF-` cannot happen: a PDF is only sniffed as one when `%PDF-` is at offset 0; with
+//!   anything before it the file is text or HTML, and then the next rule applies.)
+//! - Text, JSON and HTML: `%PDF-` anywhere (PDF readers accept a header after leading junk).
+//!
+//! Not detected: data hidden inside a picture's own segments that no other format's reader would
+//! pick up (it is dropped by the re-encoding anyway), and a JPEG whose scan was cut short and
+//! followed directly by an EOI marker (every JPEG decoder zero-fills the rest; see
+//! `raster::decode_jpeg`).
 
 mod raster;
 mod refusal;
@@ -154,9 +179,11 @@ pub fn process(class: Class, bytes: &[u8], limits: &Limits) -> Result<Processed,
     guarded(file_type, || process_image(class, file_type, bytes, limits))
 }
 
-/// Makes only the thumbnail, with the same checks as [`process`] (type, allow-list, polyglots,
-/// limits). For JPEG it decodes at a reduced DCT scale, which is several times faster than a full
-/// decode; used to regenerate thumbnails and by the benchmark. Pictures only.
+/// Makes only the thumbnail, with the same checks as [`process`] before decoding (type,
+/// allow-list, structure, polyglots, limits). For JPEG it decodes at a reduced DCT scale (1/8 for
+/// a 12 MP photo) with jpeg-decoder, several times less work than a full decode; that decoder is
+/// lenient about corrupt scan data, so this is for regenerating thumbnails of files [`process`]
+/// already accepted (and for the benchmark), not for admitting new ones. Pictures only.
 pub fn thumbnail(class: Class, bytes: &[u8], limits: &Limits) -> Result<Thumbnail, Refusal> {
     let file_type = admit(class, bytes)?;
     if !file_type.is_image() {

@@ -78,10 +78,83 @@ pub fn image_limits(limits: &Limits) -> image::Limits {
     out
 }
 
-/// Decodes JPEG, PNG or WebP with the `image` crate: header first, limits checked, then pixels.
+/// Decodes JPEG with zune-jpeg (the decoder inside `image`) in strict mode: `image` runs it in
+/// lenient mode, which turns corrupt entropy-coded data, unexpected markers inside a scan and a
+/// premature end of data into a grey fill and success. Header first, limits checked, then pixels.
+///
+/// Known gap: a scan cut short and followed directly by an EOI marker is zero-filled by zune-jpeg
+/// even in strict mode (as by libjpeg, which only warns), so a file cut in half with `FF D9`
+/// appended decodes as a picture whose lower part is flat. A file simply cut short (no EOI) is
+/// refused as truncated by the structure walk.
+fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<Decoded, Refusal> {
+    use zune_core::colorspace::ColorSpace;
+    let format = FileType::Jpeg;
+    let undecodable = |e: zune_jpeg::errors::DecodeErrors| Refusal::Undecodable {
+        format,
+        reason: e.to_string(),
+    };
+    let options = zune_core::options::DecoderOptions::default()
+        .set_strict_mode(true)
+        .set_max_width(usize::try_from(limits.max_width).unwrap_or(usize::MAX))
+        .set_max_height(usize::try_from(limits.max_height).unwrap_or(usize::MAX));
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    // Our own dimension check must see the header first to give the precise refusal, so the
+    // header is read with the dimension limits of the format itself.
+    let mut header = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options.set_max_width(usize::MAX).set_max_height(usize::MAX),
+    );
+    header.decode_headers().map_err(undecodable)?;
+    let (Some((width, height)), Some(input)) = (header.dimensions(), header.input_colorspace())
+    else {
+        return Err(Refusal::Undecodable {
+            format,
+            reason: "no frame header".into(),
+        });
+    };
+    let gray = matches!(input, ColorSpace::Luma | ColorSpace::LumaA);
+    let (width, height) = (
+        u32::try_from(width).unwrap_or(u32::MAX),
+        u32::try_from(height).unwrap_or(u32::MAX),
+    );
+    check_dimensions(width, height, if gray { 1 } else { 3 }, limits)
+        .map_err(|r| with_format(r, format))?;
+    let out = if gray {
+        ColorSpace::Luma
+    } else {
+        ColorSpace::RGB
+    };
+    decoder.set_options(options.jpeg_set_out_colorspace(out));
+    decoder.decode_headers().map_err(undecodable)?;
+    let orientation = decoder
+        .exif()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    let icc = decoder.icc_profile();
+    let pixels = decoder.decode().map_err(undecodable)?;
+    let image = if gray {
+        image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
+    } else {
+        RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+    };
+    let Some(mut image) = image else {
+        return Err(Refusal::Undecodable {
+            format,
+            reason: "the decoder returned fewer pixels than the header declares".into(),
+        });
+    };
+    image.apply_orientation(orientation);
+    Ok(Decoded { image, icc })
+}
+
+/// Decodes JPEG (see [`decode_jpeg`]), PNG or WebP (with the `image` crate): header first,
+/// limits checked, then pixels.
 pub fn decode(format: FileType, bytes: &[u8], limits: &Limits) -> Result<Decoded, Refusal> {
     let image_format = match format {
-        FileType::Jpeg => ImageFormat::Jpeg,
+        FileType::Jpeg => return decode_jpeg(bytes, limits),
         FileType::Png => ImageFormat::Png,
         FileType::Webp => ImageFormat::WebP,
         other => {
@@ -99,6 +172,19 @@ pub fn decode(format: FileType, bytes: &[u8], limits: &Limits) -> Result<Decoded
     let (width, height) = decoder.dimensions();
     let bytes_per_pixel = u64::from(decoder.color_type().bytes_per_pixel());
     check_dimensions(width, height, bytes_per_pixel, limits).map_err(|r| with_format(r, format))?;
+    let fail = |e: ImageError| match map_image_error(format, e, limits) {
+        Refusal::DimensionsTooLarge {
+            max_width,
+            max_height,
+            ..
+        } => Refusal::DimensionsTooLarge {
+            width,
+            height,
+            max_width,
+            max_height,
+        },
+        other => other,
+    };
     decoder.set_limits(image_limits(limits)).map_err(fail)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten();

@@ -2,21 +2,7 @@
 //! segment to find where it really ends (a truncated file is refused, bytes after the end make a
 //! polyglot), and the whole file is scanned for other formats' signatures.
 //!
-//! What counts as a polyglot (all refused with `polyglot`):
-//! - JPEG: more than [`JPEG_MAX_PADDING`] bytes after the EOI marker, or any padding that is not
-//!   `00`/`FF`. Exception: when the JPEG has an MPF (multi-picture) APP2 segment, the trailing
-//!   bytes may be further complete JPEGs (Ultra HDR gain maps, depth maps); each is walked the
-//!   same way and nothing may follow the last one. Motion photos (a video after the EOI) are
-//!   refused.
-//! - PNG: any byte after the IEND chunk.
-//! - WebP: any byte after the RIFF length (or chunks that do not tile the RIFF payload exactly).
-//! - HEIC: top-level boxes that do not tile the file exactly (bytes after the last box).
-//! - Every image, anywhere in the file: a ZIP local file header or end-of-central-directory record
-//!   (validated beyond the 4-byte signature, so compressed data rarely matches by chance), a RAR or
-//!   7-Zip signature, `%PDF-`, and (ASCII case-insensitive) `<html`, `<script`, `<?php`.
-//! - PDF: a ZIP local file header or end-of-central-directory record anywhere. (An HTML or script
-//!   header before `%PDF-` is impossible here: a PDF must start with `%PDF-` to be sniffed as one.)
-//! - Text, JSON and HTML: `%PDF-` anywhere (PDF readers accept a header after leading junk).
+//! What counts as a polyglot is listed in the crate documentation (lib.rs, "Polyglots").
 
 use crate::FileType;
 
