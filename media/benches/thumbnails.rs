@@ -13,6 +13,13 @@
 //!
 //! Our numbers read the files from memory (they were just written, so vips reads them from the page
 //! cache); vips's include process start-up, which is what a server shelling out to it would pay.
+//!
+//! Two runs on the 2-core development machine (other builds running, load 1.6 to 2.5), 20 files,
+//! vips 8.14.1, files per second: ours `thumbnail()` 19.0 / 17.0 (2 threads 30.4 / 23.8),
+//! `process()` 4.7 / 3.9; vips one process per file 9.7 / 7.3, one process for all 20.2 / 15.5,
+//! one process with one thread 18.5 / 17.6. So the thumbnail path is on par with libvips in one
+//! process and twice as fast as spawning `vipsthumbnail` per file; `process()` costs about four
+//! times a thumbnail because it decodes every DCT coefficient and re-encodes 12 MP at quality 90.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
