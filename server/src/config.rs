@@ -182,6 +182,11 @@ pub struct Config {
     /// the restricted `originals/` prefix, readable by administrators only.
     /// Default false: only the served copy, without metadata, is kept.
     pub upload_keep_originals: bool,
+    /// Widest or tallest picture accepted, in pixels. Default 12000.
+    pub media_max_dimension: u32,
+    /// Most pixels a picture may have (a decompression bomb is a small
+    /// file with a huge pixel count). Default 50,000,000.
+    pub media_max_pixels: u64,
     /// WebAuthn relying party id: the domain passkeys are bound to. Default:
     /// the host of `public_origin` (`localhost` in the embedded mode).
     pub webauthn_rp_id: Option<String>,
@@ -268,6 +273,8 @@ impl Default for Config {
             upload_max_open_per_user: 20,
             upload_expiry_hours: 24,
             upload_keep_originals: false,
+            media_max_dimension: 12_000,
+            media_max_pixels: 50_000_000,
             webauthn_rp_id: None,
             webauthn_rp_name: "Mystery Buyer".into(),
             webauthn_extra_origins: Vec::new(),
@@ -651,6 +658,8 @@ const FIELDS: &[&str] = &[
     "upload_max_open_per_user",
     "upload_expiry_hours",
     "upload_keep_originals",
+    "media_max_dimension",
+    "media_max_pixels",
     "webauthn_rp_id",
     "webauthn_rp_name",
     "webauthn_extra_origins",

@@ -41,13 +41,16 @@ pub struct MediaSettings {
     /// Keep the original (with its metadata) under `originals/`.
     pub keep_originals: bool,
     pub limits: media::Limits,
+    /// Decodes running at once on this instance.
+    pub slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl MediaSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
             keep_originals: config.upload_keep_originals,
-            limits: media::Limits::from_config(config),
+            limits: media::limits(config),
+            slots: media::slots(),
         }
     }
 }
@@ -146,7 +149,7 @@ pub enum Outcome {
 
 /// Finishes upload `id` now; a refusal is an error for the PATCH to answer.
 pub(super) async fn finish_now(u: &Uploads, id: &str) -> Result<Touched, UploadError> {
-    match finish(u, id).await? {
+    match finish_waiting(u, id, NOW_PATIENCE).await? {
         Outcome::Verified(touched) => Ok(touched),
         Outcome::AwaitingRecord | Outcome::NothingToDo => Ok(Touched::default()),
         Outcome::Refused {
@@ -182,8 +185,36 @@ pub fn register(registry: &mut crate::jobs::Registry, uploads: Uploads) {
     });
 }
 
-/// The finishing steps, under the upload's lock.
+/// How long the completing PATCH waits for the upload's lock before it
+/// leaves the finishing to the job enqueued with the completion. The holder
+/// is usually a racing PATCH from another instance that is about to be
+/// refused, so a short wait lets the client's last PATCH see the verdict.
+const NOW_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The finishing steps, under the upload's lock; when another holder has
+/// it, nothing is done (the job enqueued with the completion retries).
 pub async fn finish(u: &Uploads, id: &str) -> Result<Outcome, UploadError> {
+    finish_waiting(u, id, std::time::Duration::ZERO).await
+}
+
+async fn finish_waiting(
+    u: &Uploads,
+    id: &str,
+    patience: std::time::Duration,
+) -> Result<Outcome, UploadError> {
+    let started = std::time::Instant::now();
+    loop {
+        match finish_once(u, id).await {
+            Err(UploadError::Busy) if started.elapsed() < patience => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            Err(UploadError::Busy) => return Ok(Outcome::NothingToDo),
+            other => return other,
+        }
+    }
+}
+
+async fn finish_once(u: &Uploads, id: &str) -> Result<Outcome, UploadError> {
     let i = id.to_string();
     let Some(row) =
         u.db.read(move |conn| rows::find(conn, &i).map_err(DbError::from))
@@ -195,11 +226,7 @@ pub async fn finish(u: &Uploads, id: &str) -> Result<Outcome, UploadError> {
         return Ok(Outcome::NothingToDo);
     }
     let token = uuid::Uuid::new_v4().to_string();
-    let lock = match Lock::take(u, id, &token).await {
-        Ok(lock) => lock,
-        Err(UploadError::Busy) => return Ok(Outcome::NothingToDo),
-        Err(e) => return Err(e),
-    };
+    let lock = Lock::take(u, id, &token).await?;
     let result = finish_locked(u, &lock).await;
     if result.is_err() {
         lock.release().await;
@@ -270,7 +297,7 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
     }
 
     let bytes = read_upload(u, &lock.id, row.upload_length.unwrap_or(0) as u64).await?;
-    let processed = match media::process(evidence.kind, bytes.clone(), u.media.limits.clone()).await
+    let processed = match media::process(evidence.kind, bytes, u.media.limits, &u.media.slots).await
     {
         Ok(p) => p,
         Err(refusal) => {
@@ -301,7 +328,6 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
     } else {
         None
     };
-    drop(bytes);
     delete_upload_bytes(u, &lock.id).await;
 
     let now = u.now();

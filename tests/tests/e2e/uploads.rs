@@ -852,3 +852,123 @@ async fn an_upload_moves_between_instances_and_racing_patches_never_interleave()
     a.stop().await;
     b.stop().await;
 }
+
+#[path = "../../../media/tests/evidence/support.rs"]
+mod pictures;
+
+/// Uploads `bytes` for a new evidence record of `kind` and returns the
+/// evidence id and the last PATCH's answer.
+async fn upload_evidence(
+    w: &World,
+    v: &mut Volunteer,
+    kind: EvidenceKind,
+    bytes: &[u8],
+) -> (String, Answer) {
+    let evidence = record_evidence(&w.server, &w.clock, v, kind, bytes, "image/jpeg").await;
+    let tus = Tus::new(&w.server, &v.person);
+    let upload = tus.start(bytes.len(), &evidence).await;
+    let answer = tus.patch(&upload, 0, bytes).await;
+    (evidence, answer)
+}
+
+on_each_backend! {
+/// A photo's location never reaches anyone: the served copy and the
+/// thumbnail carry no EXIF (GPS above all), the orientation is applied and
+/// the colour profile kept. Bad files are refused with a 4xx, and nothing
+/// of them is kept.
+async fn photos_lose_their_location_and_bad_files_are_refused_with_nothing_kept(backend: Backend) {
+    use pictures::*;
+    let w = world_with(backend, &[]).await;
+    let mut v = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
+    let icc = icc_profile();
+    let photo = with_segments(
+        &jpeg(&photo_like(600, 400, 1), 90),
+        &[exif_app1(6), icc_app2(&icc), xmp_app1()],
+    );
+    assert!(exif_fields(&photo).is_some_and(|f| f.iter().any(|x| x.contains("GPS"))), "the input has GPS");
+    let (evidence, answer) = upload_evidence(&w, &mut v, EvidenceKind::ProductPhoto, &photo).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
+    let (status, package) = mystery_buyer_tests::people::get(
+        &w.server, &format!("/api/tasks/{}/evidence", v.task), Some(&w.coordinator.access_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let item = package["items"].as_array().expect("items").iter()
+        .find(|i| i["id"] == evidence.as_str()).expect("the item").clone();
+    assert_eq!(item["status"], "verified", "{item}");
+    assert_eq!((item["width"].as_i64(), item["height"].as_i64()), (Some(400), Some(600)), "orientation 6 turns it upright");
+    assert_eq!(item["media_type"], "image/jpeg");
+    let fetch = |path: String| {
+        let request = w.server.http.get(w.server.url(&path)).bearer_auth(&w.coordinator.access_token);
+        async move { request.send().await.expect("send").bytes().await.expect("body").to_vec() }
+    };
+    let served = fetch(item["file_url"].as_str().expect("file").to_string()).await;
+    let thumbnail = fetch(item["thumbnail_url"].as_str().expect("thumbnail").to_string()).await;
+    for (name, bytes) in [("served copy", &served), ("thumbnail", &thumbnail)] {
+        assert!(exif_fields(bytes).is_none_or(|f| f.is_empty()), "{name} has EXIF: {:?}", exif_fields(bytes));
+        assert!(!bytes.windows(4).any(|w| w == b"Exif"), "{name} has an Exif segment");
+        assert!(!bytes.windows(9).any(|w| w == b"http://ns"), "{name} has XMP");
+    }
+    assert_eq!(jpeg_icc(&served).as_deref(), Some(&icc[..]), "the colour profile is kept");
+    assert_ne!(served, photo);
+    // The original with its location is not kept (not configured).
+    let (originals, _) = stored_under(&w.services.blobs, "originals/").await;
+    assert!(originals.is_empty(), "{originals:?}");
+    v.phone.pull(&w.server).await;
+    assert_eq!(evidence_on(&v.phone, &evidence).status, EvidenceStatus::Verified);
+
+    // Bad files: each refused at its last PATCH, nothing of it kept.
+    let tiny = miniz_oxide::deflate::compress_to_vec_zlib(&[0, 0, 0, 0], 9);
+    let row = 8_000usize.div_ceil(8) + 1;
+    let bomb_rows = miniz_oxide::deflate::compress_to_vec_zlib(&vec![0u8; row * 8_000], 9);
+    let good = jpeg(&photo_like(300, 200, 2), 85);
+    let mut zip_polyglot = good.clone();
+    zip_polyglot.extend_from_slice(&zip_with("payload.html", b"<b>hi</b>"));
+    let cases: Vec<(&str, EvidenceKind, Vec<u8>, StatusCode, &str)> = vec![
+        ("a decompression bomb", EvidenceKind::ProductPhoto, raw_png(8_000, 8_000, 1, 0, &bomb_rows), StatusCode::UNPROCESSABLE_ENTITY, "too_many_pixels"),
+        ("a huge-dimension PNG", EvidenceKind::ListingPhoto, raw_png(100_000, 100_000, 8, 6, &tiny), StatusCode::UNPROCESSABLE_ENTITY, "dimensions_too_large"),
+        ("a truncated JPEG", EvidenceKind::ProductPhoto, good[..good.len() / 2].to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "truncated"),
+        ("an SVG", EvidenceKind::OrderScreenshot, br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed"),
+        ("HTML posing as a JPEG", EvidenceKind::ProductPhoto, b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed"),
+        ("a JPEG + ZIP polyglot", EvidenceKind::ProductPhoto, zip_polyglot, StatusCode::UNSUPPORTED_MEDIA_TYPE, "polyglot"),
+        ("a JPEG as a chat log", EvidenceKind::ChatLog, good.clone(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed"),
+    ];
+    for (what, kind, bytes, status, code) in cases {
+        let (evidence, answer) = upload_evidence(&w, &mut v, kind, &bytes).await;
+        assert_eq!(answer.status, status, "{what}: {}", answer.body);
+        assert_eq!(answer.body["code"], code, "{what}");
+        assert!(w.services.blobs.head(&format!("blobs/sha256/{}", sha256_hex(&bytes))).await.expect("head").is_none(), "{what} was stored");
+        v.phone.pull(&w.server).await;
+        let e = evidence_on(&v.phone, &evidence);
+        assert_eq!(e.status, EvidenceStatus::Refused, "{what}");
+        assert!(e.refusal.is_some_and(|r| !r.is_empty()), "{what}: the app gets a reason");
+    }
+    let (left, multiparts) = stored_under(&w.services.blobs, "uploads/").await;
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(multiparts, 0);
+}
+}
+
+on_each_backend! {
+/// The same photo passed off on a second task is put on the review list.
+async fn a_photo_reused_on_another_task_is_flagged_for_review(backend: Backend) {
+    use pictures::*;
+    let w = world_with(backend, &[]).await;
+    let mut first = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
+    let mut second = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
+    let picture = photo_like(640, 480, 7);
+    let (_, a) = upload_evidence(&w, &mut first, EvidenceKind::ProductPhoto, &jpeg(&picture, 92)).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
+    // Re-encoded at another quality: different bytes, the same picture.
+    let (reused, b) = upload_evidence(&w, &mut second, EvidenceKind::ProductPhoto, &jpeg(&picture, 70)).await;
+    assert_eq!(b.status, StatusCode::NO_CONTENT, "{}", b.body);
+    let (other, c) = upload_evidence(&w, &mut second, EvidenceKind::ListingPhoto, &jpeg(&photo_like(640, 480, 8), 92)).await;
+    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    let (status, reviews) = mystery_buyer_tests::people::get(&w.server, "/api/reviews", Some(&w.coordinator.access_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let flagged: Vec<&serde_json::Value> = reviews.as_array().expect("list").iter()
+        .filter(|r| r["reason"] == "near_duplicate_photo").collect();
+    assert_eq!(flagged.len(), 1, "{reviews}");
+    assert_eq!(flagged[0]["record_id"], reused.as_str());
+    assert_eq!(flagged[0]["task_id"], second.task.as_str());
+    assert_ne!(flagged[0]["record_id"], other.as_str());
+}
+}
