@@ -15,6 +15,8 @@ mod e2e {
     pub mod sync;
     pub mod sync_safety;
     #[cfg(feature = "services")]
+    pub mod tus_clients;
+    #[cfg(feature = "services")]
     pub mod two_instances;
     pub mod uploads;
 }

@@ -172,7 +172,7 @@ pub fn chat_log(size: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -266,7 +266,7 @@ pub async fn stored_under(store: &Arc<dyn BlobStore>, prefix: &str) -> (Vec<Stri
     )
 }
 
-async fn read_blob(store: &Arc<dyn BlobStore>, key: &str) -> Vec<u8> {
+pub async fn read_blob(store: &Arc<dyn BlobStore>, key: &str) -> Vec<u8> {
     use futures_util::TryStreamExt;
     let object = store
         .get(key, None)
@@ -277,15 +277,15 @@ async fn read_blob(store: &Arc<dyn BlobStore>, key: &str) -> Vec<u8> {
     chunks.concat()
 }
 
-struct World {
-    env: TestEnv,
-    server: TestServer,
-    clock: ManualClock,
-    coordinator: Person,
-    services: Services,
+pub struct World {
+    pub env: TestEnv,
+    pub server: TestServer,
+    pub clock: ManualClock,
+    pub coordinator: Person,
+    pub services: Services,
 }
 
-async fn world_with(backend: Backend, extra: &[(&str, &str)]) -> World {
+pub async fn world_with(backend: Backend, extra: &[(&str, &str)]) -> World {
     let mut settings = vec![
         ("MB_RATE_LIMIT_IP_PER_MINUTE", "100000"),
         ("MB_ACCESS_TOKEN_SECS", "864000"),

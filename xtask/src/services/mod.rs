@@ -1,4 +1,5 @@
-//! The services the tests need: PostgreSQL, Garage, moto and an SMTP server.
+//! The services the tests need: PostgreSQL, Garage, moto and an SMTP server,
+//! and the real tus clients (tus-js-client, tuspy) the upload stories run.
 //!
 //! `install` makes sure each is on the machine (caching under
 //! `$HOME/.cache/mystery-buyer`); `Services::start` runs all of them on free
@@ -9,6 +10,7 @@ mod garage;
 mod moto;
 mod postgres;
 mod smtp;
+mod tus_clients;
 
 use std::path::{Path, PathBuf};
 use std::thread::ScopedJoinHandle;
@@ -25,6 +27,7 @@ pub fn install() -> Result<()> {
     garage::install().context("could not install garage")?;
     moto::install().context("could not install moto")?;
     smtp::install().context("could not install aiosmtpd")?;
+    tus_clients::install().context("could not install the tus clients")?;
     Ok(())
 }
 
@@ -35,6 +38,7 @@ pub struct Services {
     garage: garage::Garage,
     moto: moto::Moto,
     smtp: smtp::Smtp,
+    tus_clients: tus_clients::TusClients,
     _scratch: Scratch,
     _reaper: ReaperProcess,
 }
@@ -43,6 +47,7 @@ impl Services {
     /// Starts every service, in parallel. On any failure the ones that did
     /// start are stopped again and the error names each that failed.
     pub fn start() -> Result<Self> {
+        let tus_clients = tus_clients::TusClients::locate()?;
         let reaper = ReaperProcess::start()?;
         let scratch = Scratch::create(reaper.handle())?;
         let ports = free_ports(8)?;
@@ -60,6 +65,7 @@ impl Services {
                 garage,
                 moto,
                 smtp,
+                tus_clients,
                 _scratch: scratch,
                 _reaper: reaper,
             }),
@@ -81,6 +87,7 @@ impl Services {
         env.extend(self.garage.env());
         env.extend(self.moto.env());
         env.extend(self.smtp.env());
+        env.extend(self.tus_clients.env());
         env
     }
 }
