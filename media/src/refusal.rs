@@ -117,6 +117,20 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every code [`Refusal::code`] can return, for callers that store a code and read it back.
+    pub const CODES: &'static [&'static str] = &[
+        "empty",
+        "type_not_allowed",
+        "type_not_supported",
+        "polyglot",
+        "dimensions_too_large",
+        "too_many_pixels",
+        "too_much_memory",
+        "truncated",
+        "undecodable",
+        "not_utf8",
+    ];
+
     /// The stable machine-readable code (snake_case). The server maps every code to 422.
     pub fn code(&self) -> &'static str {
         match self {
@@ -148,5 +162,52 @@ fn type_not_allowed_message(found: FileType, class: Class) -> String {
             "The file is {}; this evidence must be {wanted}.",
             other.described()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let all = [
+            Refusal::Empty,
+            Refusal::TypeNotAllowed {
+                found: FileType::Svg,
+                class: Class::Photo,
+            },
+            Refusal::TypeNotSupported {
+                found: FileType::Heic,
+            },
+            Refusal::Polyglot {
+                format: FileType::Jpeg,
+                what: "a ZIP archive",
+            },
+            Refusal::DimensionsTooLarge {
+                width: 1,
+                height: 1,
+                max_width: 0,
+                max_height: 0,
+            },
+            Refusal::TooManyPixels {
+                pixels: 1,
+                max_pixels: 0,
+            },
+            Refusal::TooMuchMemory {
+                needed_bytes: 1,
+                max_bytes: 0,
+            },
+            Refusal::Truncated {
+                format: FileType::Jpeg,
+            },
+            Refusal::Undecodable {
+                format: FileType::Png,
+                reason: String::new(),
+            },
+            Refusal::NotUtf8 { offset: 0 },
+        ];
+        let codes: Vec<&str> = all.iter().map(Refusal::code).collect();
+        assert_eq!(codes, Refusal::CODES);
     }
 }

@@ -151,7 +151,19 @@ pub enum Outcome {
 pub(super) async fn finish_now(u: &Uploads, id: &str) -> Result<Touched, UploadError> {
     match finish_waiting(u, id, NOW_PATIENCE).await? {
         Outcome::Verified(touched) => Ok(touched),
-        Outcome::AwaitingRecord | Outcome::NothingToDo => Ok(Touched::default()),
+        Outcome::AwaitingRecord => Ok(Touched::default()),
+        Outcome::NothingToDo => {
+            // The job enqueued with the completion may have finished it
+            // first: the client still hears a refusal.
+            let i = id.to_string();
+            let row =
+                u.db.read(move |conn| rows::find(conn, &i).map_err(DbError::from))
+                    .await?;
+            match row.as_ref().and_then(stored_refusal) {
+                Some(refused) => Err(refused),
+                None => Ok(Touched::default()),
+            }
+        }
         Outcome::Refused {
             code,
             status,
@@ -163,6 +175,33 @@ pub(super) async fn finish_now(u: &Uploads, id: &str) -> Result<Touched, UploadE
             detail,
         }),
     }
+}
+
+/// The refusal a finished upload recorded, as the error its last PATCH
+/// answered (for a PATCH that finds the file already refused).
+pub(super) fn stored_refusal(row: &rows::UploadRow) -> Option<UploadError> {
+    if row.state != rows::REFUSED {
+        return None;
+    }
+    let stored: serde_json::Value = serde_json::from_str(row.refusal.as_deref()?).ok()?;
+    let code = stored["code"].as_str()?;
+    // Codes are answered as `&'static str`; an unknown one (a newer
+    // server's) falls back to the generic code.
+    let code = ["hash_mismatch", "evidence_has_file"]
+        .into_iter()
+        .chain(evidence_media::Refusal::CODES.iter().copied())
+        .find(|known| *known == code)
+        .unwrap_or("file_refused");
+    let status = stored["status"]
+        .as_u64()
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .filter(StatusCode::is_client_error)
+        .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    Some(UploadError::FileRefused {
+        code,
+        status,
+        detail: stored["detail"].as_str().unwrap_or_default().to_string(),
+    })
 }
 
 /// Registers the finishing job.
@@ -393,7 +432,8 @@ async fn refuse(
 ) -> Result<Outcome, UploadError> {
     delete_upload_bytes(u, &lock.id).await;
     let now = u.now();
-    let refusal = serde_json::json!({ "code": code, "detail": detail }).to_string();
+    let refusal = serde_json::json!({ "code": code, "status": status.as_u16(), "detail": detail })
+        .to_string();
     let (id, evidence_id, message) = (lock.id.clone(), evidence.id.clone(), detail.clone());
     let touched =
         u.db.write(move |conn| {

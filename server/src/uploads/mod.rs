@@ -377,6 +377,9 @@ where
         // answered like the first time; anything else is past the end.
         let length = row.upload_length.unwrap_or(row.upload_offset) as u64;
         if chunk.offset == length && chunk.content_length.unwrap_or(0) == 0 {
+            if let Some(refused) = finish::stored_refusal(&row) {
+                return Err(refused);
+            }
             return Ok(Patched {
                 status: UploadStatus::of(&row),
                 touched: Touched::default(),

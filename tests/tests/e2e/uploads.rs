@@ -857,18 +857,18 @@ async fn an_upload_moves_between_instances_and_racing_patches_never_interleave()
 mod pictures;
 
 /// Uploads `bytes` for a new evidence record of `kind` and returns the
-/// evidence id and the last PATCH's answer.
+/// evidence id, the upload's path and the last PATCH's answer.
 async fn upload_evidence(
     w: &World,
     v: &mut Volunteer,
     kind: EvidenceKind,
     bytes: &[u8],
-) -> (String, Answer) {
+) -> (String, String, Answer) {
     let evidence = record_evidence(&w.server, &w.clock, v, kind, bytes, "image/jpeg").await;
     let tus = Tus::new(&w.server, &v.person);
     let upload = tus.start(bytes.len(), &evidence).await;
     let answer = tus.patch(&upload, 0, bytes).await;
-    (evidence, answer)
+    (evidence, upload, answer)
 }
 
 on_each_backend! {
@@ -886,7 +886,7 @@ async fn photos_lose_their_location_and_bad_files_are_refused_with_nothing_kept(
         &[exif_app1(6), icc_app2(&icc), xmp_app1()],
     );
     assert!(exif_fields(&photo).is_some_and(|f| f.iter().any(|x| x.contains("GPS"))), "the input has GPS");
-    let (evidence, answer) = upload_evidence(&w, &mut v, EvidenceKind::ProductPhoto, &photo).await;
+    let (evidence, _, answer) = upload_evidence(&w, &mut v, EvidenceKind::ProductPhoto, &photo).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
     let (status, package) = mystery_buyer_tests::people::get(
         &w.server, &format!("/api/tasks/{}/evidence", v.task), Some(&w.coordinator.access_token)).await;
@@ -932,9 +932,12 @@ async fn photos_lose_their_location_and_bad_files_are_refused_with_nothing_kept(
         ("a JPEG as a chat log", EvidenceKind::ChatLog, good.clone(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "type_not_allowed"),
     ];
     for (what, kind, bytes, status, code) in cases {
-        let (evidence, answer) = upload_evidence(&w, &mut v, kind, &bytes).await;
+        let (evidence, upload, answer) = upload_evidence(&w, &mut v, kind, &bytes).await;
         assert_eq!(answer.status, status, "{what}: {}", answer.body);
         assert_eq!(answer.body["code"], code, "{what}");
+        // A re-sent last PATCH (its answer lost) hears the same refusal.
+        let again = Tus::new(&w.server, &v.person).patch(&upload, bytes.len(), b"").await;
+        assert_eq!((again.status, &again.body["code"]), (status, &answer.body["code"]), "{what} again");
         assert!(w.services.blobs.head(&format!("blobs/sha256/{}", sha256_hex(&bytes))).await.expect("head").is_none(), "{what} was stored");
         v.phone.pull(&w.server).await;
         let e = evidence_on(&v.phone, &evidence);
@@ -955,12 +958,12 @@ async fn a_photo_reused_on_another_task_is_flagged_for_review(backend: Backend) 
     let mut first = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
     let mut second = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
     let picture = photo_like(640, 480, 7);
-    let (_, a) = upload_evidence(&w, &mut first, EvidenceKind::ProductPhoto, &jpeg(&picture, 92)).await;
+    let (_, _, a) = upload_evidence(&w, &mut first, EvidenceKind::ProductPhoto, &jpeg(&picture, 92)).await;
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
     // Re-encoded at another quality: different bytes, the same picture.
-    let (reused, b) = upload_evidence(&w, &mut second, EvidenceKind::ProductPhoto, &jpeg(&picture, 70)).await;
+    let (reused, _, b) = upload_evidence(&w, &mut second, EvidenceKind::ProductPhoto, &jpeg(&picture, 70)).await;
     assert_eq!(b.status, StatusCode::NO_CONTENT, "{}", b.body);
-    let (other, c) = upload_evidence(&w, &mut second, EvidenceKind::ListingPhoto, &jpeg(&photo_like(640, 480, 8), 92)).await;
+    let (other, _, c) = upload_evidence(&w, &mut second, EvidenceKind::ListingPhoto, &jpeg(&photo_like(640, 480, 8), 92)).await;
     assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
     let (status, reviews) = mystery_buyer_tests::people::get(&w.server, "/api/reviews", Some(&w.coordinator.access_token)).await;
     assert_eq!(status, StatusCode::OK);
