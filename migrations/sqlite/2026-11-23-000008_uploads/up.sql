@@ -24,7 +24,7 @@ CREATE TABLE uploads (
     lock_token TEXT,
     lock_until BIGINT,
     expires_at BIGINT NOT NULL,
-    -- Why the finished file was refused: JSON {code, detail}.
+    -- Why the finished file was refused: JSON {code, status, detail}.
     refusal TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
