@@ -182,6 +182,21 @@ pub struct Task {
     /// Buy before this instant.
     #[serde(default)]
     pub deadline_us: Option<i64>,
+    /// Where to have the parcel sent: set by the server once the task is
+    /// accepted (a new generation may get another code or station).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+}
+
+/// The address a volunteer orders to instead of their own: the relay
+/// station's, with the recipient code in place of a name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Written where the recipient's name goes (`MB-7K4Q-2XH`).
+    pub recipient_code: String,
+    pub station_name: String,
+    /// The station's postal address, one entry per line.
+    pub address: Vec<String>,
 }
 
 /// A purchase the volunteer made for a task.

@@ -110,6 +110,7 @@ fn offered_task(id: &str) -> Record {
         category: String::new(),
         price_cap: Some(Money::new(20_000, "EUR")),
         deadline_us: None,
+        delivery: None,
     })
 }
 

@@ -215,6 +215,7 @@ fn full_task() -> Task {
         category: "supplements".into(),
         price_cap: Some(cny(20_000)),
         deadline_us: Some(T0 + 604_800_000_000),
+        delivery: None,
     }
 }
 
@@ -516,6 +517,7 @@ fn an_old_pull_without_optional_fields_and_with_an_unknown_kind_still_decodes() 
                     category: String::new(),
                     price_cap: None,
                     deadline_us: None,
+                    delivery: None,
                 }),
             },
             Change::Put {

@@ -42,6 +42,7 @@ fn offered_task() -> Record {
         category: String::new(),
         price_cap: None,
         deadline_us: None,
+        delivery: None,
     })
 }
 

@@ -432,6 +432,153 @@ diesel::table! {
 }
 
 diesel::joinable!(volunteer_personal_data -> users (user_id));
+diesel::table! {
+    stations (id) {
+        id -> Text,
+        name -> Text,
+        region -> Text,
+        address -> Text,
+        active -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    station_operators (station_id, user_id) {
+        station_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    labs (id) {
+        id -> Text,
+        name -> Text,
+        region -> Text,
+        address -> Text,
+        active -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    lab_inspectors (lab_id, user_id) {
+        lab_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    parcels (task_id) {
+        task_id -> Text,
+        campaign_id -> Text,
+        generation -> Integer,
+        recipient_code -> Text,
+        station_id -> Text,
+        lab_id -> Nullable<Text>,
+        category_id -> Text,
+        carrier -> Nullable<Text>,
+        tracking -> Nullable<Text>,
+        stage -> Text,
+        condition -> Nullable<Text>,
+        witness_required -> Bool,
+        witness -> Nullable<Text>,
+        sealed_at -> Nullable<BigInt>,
+        sample_code -> Nullable<Text>,
+        out_carrier -> Nullable<Text>,
+        out_tracking -> Nullable<Text>,
+        shipped_at -> Nullable<BigInt>,
+        received_at -> Nullable<BigInt>,
+        forwarded_at -> Nullable<BigInt>,
+        lab_received_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scans (id) {
+        id -> Text,
+        station_id -> Text,
+        operator_id -> Text,
+        code -> Text,
+        code_kind -> Text,
+        condition -> Text,
+        note -> Text,
+        photos -> Text,
+        scanned_at -> BigInt,
+        received_at -> BigInt,
+        task_id -> Nullable<Text>,
+        matched_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    lab_results (sample_code) {
+        sample_code -> Text,
+        task_id -> Text,
+        lab_id -> Text,
+        verdict -> Text,
+        failed_items -> Text,
+        standard -> Text,
+        notes -> Text,
+        report_sha256 -> Nullable<Text>,
+        report_media_type -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> BigInt,
+        published_by -> Nullable<Text>,
+        published_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    parcel_exceptions (id) {
+        id -> Text,
+        task_id -> Text,
+        kind -> Text,
+        note -> Text,
+        reported_by_role -> Text,
+        reported_by -> Nullable<Text>,
+        reported_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        resolution -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    custody_entries (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        task_id -> Text,
+        sample_code -> Nullable<Text>,
+        data -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    custody_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    custody_checkpoints (tree_size) {
+        tree_size -> BigInt,
+        root -> Text,
+        head -> Text,
+        at -> BigInt,
+        key_id -> Text,
+        signature -> Text,
+    }
+}
+
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(device_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> device_sessions (session_id));
@@ -443,6 +590,12 @@ diesel::joinable!(campaign_tasks -> tasks (task_id));
 diesel::joinable!(campaign_tasks -> candidates (candidate_id));
 diesel::joinable!(upload_parts -> uploads (upload_id));
 diesel::joinable!(upload_pieces -> uploads (upload_id));
+diesel::joinable!(station_operators -> stations (station_id));
+diesel::joinable!(lab_inspectors -> labs (lab_id));
+diesel::joinable!(parcels -> stations (station_id));
+diesel::joinable!(scans -> stations (station_id));
+diesel::joinable!(lab_results -> parcels (task_id));
+diesel::joinable!(parcel_exceptions -> parcels (task_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     volunteer_personal_data,
@@ -477,4 +630,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     upload_parts,
     upload_pieces,
     evidence_files,
+    stations,
+    station_operators,
+    labs,
+    lab_inspectors,
+    parcels,
+    scans,
+    lab_results,
+    parcel_exceptions,
+    custody_entries,
+    custody_head,
+    custody_checkpoints,
 );

@@ -196,6 +196,7 @@ pub fn create(
         category: new.category.clone(),
         price_cap: new.price_cap.clone(),
         deadline_us: new.deadline.map(|d| d.timestamp_micros()),
+        delivery: None,
     };
     record_history(&mut task, 1, Status::Offered, now);
     let row = TaskRow {
@@ -315,6 +316,29 @@ pub fn accept(
         record_history(&mut task, accepted.generation, Status::Accepted, now);
     }
     save(conn, now, row, task, Some(&doc_row), touched)?;
+    Ok(())
+}
+
+/// Moves the task forward to `status` (a relay station, the lab or the
+/// server reporting progress: at relay, forwarded, at lab, tested). The
+/// merge keeps the furthest status, so a late or repeated report changes
+/// nothing.
+pub fn advance(
+    conn: &mut Conn,
+    now: Micros,
+    id: &str,
+    status: Status,
+    touched: &mut Touched,
+) -> Result<(), ApiError> {
+    let (row, mut task, doc_row) = load(conn, id)?;
+    if task.status.status.ends_generation() {
+        return Ok(());
+    }
+    let next = StatusReg::new(task.status.generation, status, server_stamp(now));
+    if task.status.merge(&next) {
+        record_history(&mut task, next.generation, status, now);
+        save(conn, now, row, task, Some(&doc_row), touched)?;
+    }
     Ok(())
 }
 

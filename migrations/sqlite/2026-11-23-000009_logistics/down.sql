@@ -1,0 +1,11 @@
+DROP TABLE custody_checkpoints;
+DROP TABLE custody_head;
+DROP TABLE custody_entries;
+DROP TABLE parcel_exceptions;
+DROP TABLE lab_results;
+DROP TABLE scans;
+DROP TABLE parcels;
+DROP TABLE lab_inspectors;
+DROP TABLE labs;
+DROP TABLE station_operators;
+DROP TABLE stations;
