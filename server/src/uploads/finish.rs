@@ -111,7 +111,7 @@ pub(super) fn check_evidence_for_upload(
     };
     if e.status == EvidenceStatus::Verified {
         return Err(UploadError::FileRefused {
-            code: "evidence_has_file",
+            code: EVIDENCE_HAS_FILE,
             status: StatusCode::CONFLICT,
             detail: format!("evidence {evidence_id} already has its file"),
         });
@@ -187,7 +187,7 @@ pub(super) fn stored_refusal(row: &rows::UploadRow) -> Option<UploadError> {
     let code = stored["code"].as_str()?;
     // Codes are answered as `&'static str`; an unknown one (a newer
     // server's) falls back to the generic code.
-    let code = ["hash_mismatch", "evidence_has_file"]
+    let code = [HASH_MISMATCH, EVIDENCE_HAS_FILE]
         .into_iter()
         .chain(evidence_media::Refusal::CODES.iter().copied())
         .find(|known| *known == code)
@@ -223,6 +223,11 @@ pub fn register(registry: &mut crate::jobs::Registry, uploads: Uploads) {
         }
     });
 }
+
+/// The refusals finishing makes itself (the media step's come from
+/// `evidence_media::Refusal::CODES`).
+const HASH_MISMATCH: &str = "hash_mismatch";
+const EVIDENCE_HAS_FILE: &str = "evidence_has_file";
 
 /// How long the completing PATCH waits for the upload's lock before it
 /// leaves the finishing to the job enqueued with the completion. The holder
@@ -300,7 +305,7 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
             u,
             lock,
             &evidence,
-            "hash_mismatch",
+            HASH_MISMATCH,
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
                 "the file's SHA-256 is {sha256} but the evidence record declares {}; upload the file the record was made from",
@@ -328,7 +333,7 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
             u,
             lock,
             &evidence,
-            "evidence_has_file",
+            EVIDENCE_HAS_FILE,
             StatusCode::CONFLICT,
             format!("evidence {} already has a different file", evidence.id),
         )
