@@ -35,6 +35,26 @@ pub enum Command {
     /// Administration from the server's own machine.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The custody log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recomputes the custody log's hash chain, checks every signed
+    /// checkpoint, and reports the first entry that was changed, removed or
+    /// inserted. Exit status 0 when intact, 1 when not.
+    Verify {
+        /// A public key (hex or base64) to trust besides the configured
+        /// signing key and `custody_public_keys`; repeat for several. An
+        /// auditor passes the key the regulator published.
+        #[arg(long = "public-key")]
+        public_keys: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +112,9 @@ pub async fn dispatch(command: Command, config: Config) -> ExitCode {
         Command::Admin(AdminCommand::Session { email, device }) => {
             admin_session(config, email, device).await
         }
+        Command::Audit(AuditCommand::Verify { public_keys, json }) => {
+            audit_verify(config, public_keys, json).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +157,45 @@ async fn wait_for_shutdown_signal() {
             // Without signal handlers, Ctrl-C is the best we can do.
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+async fn audit_verify(config: Config, extra: Vec<String>, json: bool) -> Result<(), String> {
+    let signer = config
+        .custody_signing_key
+        .as_ref()
+        .map(|k| custody_log::CheckpointSigner::from_config(k.expose()))
+        .transpose()
+        .map_err(|e| format!("custody_signing_key: {e}"))?;
+    let mut keys = config.custody_public_keys.clone();
+    keys.extend(extra);
+    let trusted = crate::custody::trusted_keys(signer.as_ref(), &keys)?;
+    let db = crate::open_database(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = db
+        .snapshot(move |conn| crate::custody::verify(conn, &trusted))
+        .await
+        .map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "entries read: {}\ncheckpoints verified: {}\nproven by a signed checkpoint up to entry: {}",
+            report.entries_read, report.checkpoints_checked, report.proven_up_to
+        );
+    }
+    match &report.problem {
+        None => {
+            if !json {
+                println!("the custody log is intact");
+            }
+            Ok(())
+        }
+        Some(problem) => Err(format!("the custody log is not intact: {problem}")),
     }
 }
 

@@ -187,6 +187,19 @@ pub struct Config {
     /// Most pixels a picture may have (a decompression bomb is a small
     /// file with a huge pixel count). Default 50,000,000.
     pub media_max_pixels: u64,
+    /// Ed25519 private key (its 32-byte seed, hex or base64) that signs the
+    /// custody log's checkpoints. Keep it outside the database (a secret
+    /// store, a file only the service reads). Default none: no checkpoints
+    /// are signed and custody chains cannot be proven until one is set.
+    pub custody_signing_key: Option<Secret>,
+    /// Public keys (hex or base64) of earlier signing keys whose checkpoints
+    /// stay trusted after a key rotation. Default none.
+    pub custody_public_keys: Vec<String>,
+    /// Minutes between signed checkpoints of the custody log. Default 15.
+    pub custody_checkpoint_minutes: u32,
+    /// Days after "shipped" by which a relay station must have scanned a
+    /// parcel before it is reported as never arrived. Default 14.
+    pub parcel_arrival_days: u32,
     /// WebAuthn relying party id: the domain passkeys are bound to. Default:
     /// the host of `public_origin` (`localhost` in the embedded mode).
     pub webauthn_rp_id: Option<String>,
@@ -275,6 +288,10 @@ impl Default for Config {
             upload_keep_originals: false,
             media_max_dimension: 12_000,
             media_max_pixels: 50_000_000,
+            custody_signing_key: None,
+            custody_public_keys: Vec::new(),
+            custody_checkpoint_minutes: 15,
+            parcel_arrival_days: 14,
             webauthn_rp_id: None,
             webauthn_rp_name: "Mystery Buyer".into(),
             webauthn_extra_origins: Vec::new(),
@@ -392,6 +409,11 @@ impl Config {
             ("invitation_hours", self.invitation_hours),
             ("recovery_minutes", self.recovery_minutes),
             (
+                "custody_checkpoint_minutes",
+                u64::from(self.custody_checkpoint_minutes),
+            ),
+            ("parcel_arrival_days", u64::from(self.parcel_arrival_days)),
+            (
                 "rate_limit_ip_per_minute",
                 u64::from(self.rate_limit_ip_per_minute),
             ),
@@ -403,6 +425,14 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::new(name, "must be at least 1"));
             }
+        }
+        if let Some(key) = &self.custody_signing_key {
+            custody_log::CheckpointSigner::from_config(key.expose())
+                .map_err(|e| ConfigError::new("custody_signing_key", e.to_string()))?;
+        }
+        for key in &self.custody_public_keys {
+            custody_log::PublicKey::parse(key)
+                .map_err(|e| ConfigError::new("custody_public_keys", e.to_string()))?;
         }
         if self.database_pool_size == 0 || self.database_pool_size > 1000 {
             return Err(ConfigError::new(
@@ -609,6 +639,15 @@ impl Config {
             ("database", database),
             ("blob_store", blobs),
             ("mail", mail),
+            (
+                "custody_checkpoints",
+                match &self.custody_signing_key {
+                    Some(key) => custody_log::CheckpointSigner::from_config(key.expose())
+                        .map(|s| format!("signed with key {}", s.key_id().0))
+                        .unwrap_or_else(|_| "invalid key".into()),
+                    None => "not signed (no custody_signing_key)".into(),
+                },
+            ),
         ]
     }
 }
@@ -660,6 +699,10 @@ const FIELDS: &[&str] = &[
     "upload_keep_originals",
     "media_max_dimension",
     "media_max_pixels",
+    "custody_signing_key",
+    "custody_public_keys",
+    "custody_checkpoint_minutes",
+    "parcel_arrival_days",
     "webauthn_rp_id",
     "webauthn_rp_name",
     "webauthn_extra_origins",

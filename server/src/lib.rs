@@ -11,11 +11,13 @@ pub mod campaigns;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod custody;
 pub mod db;
 pub mod error;
 pub mod evidence;
 pub mod http;
 pub mod jobs;
+pub mod logistics;
 pub mod mail;
 pub mod storage;
 pub mod sync;
@@ -79,6 +81,8 @@ pub struct Services {
     /// This database's sync epoch: pull cursors from another (or a restored
     /// copy of this one made before the epoch existed) are reset.
     pub sync_epoch: Arc<str>,
+    /// Signs the custody log's checkpoints (`custody_signing_key`).
+    pub custody_signer: Option<Arc<custody_log::CheckpointSigner>>,
 }
 
 impl Services {
@@ -97,6 +101,13 @@ impl Services {
                 Ok::<_, db::DbError>((key, epoch))
             })
             .await?;
+        let custody_signer = config
+            .custody_signing_key
+            .as_ref()
+            .map(|key| custody_log::CheckpointSigner::from_config(key.expose()))
+            .transpose()
+            .map_err(|e| StartError::Config(format!("custody_signing_key: {e}")))?
+            .map(Arc::new);
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -104,6 +115,7 @@ impl Services {
             clock,
             refresh_key: refresh_key.into(),
             sync_epoch: sync_epoch.into(),
+            custody_signer,
         })
     }
 
@@ -136,6 +148,8 @@ impl Services {
         );
         uploads::finish::register(&mut registry, self.uploads());
         uploads::sweep::register(&mut registry, self.uploads());
+        logistics::jobs::register(&mut registry, self);
+        custody::register_checkpoints(&mut registry, self);
         Ok(registry)
     }
 }
@@ -213,6 +227,18 @@ pub async fn start(services: Services, listener: TcpListener) -> Result<RunningS
         .write(move |conn| uploads::sweep::schedule(conn, today))
         .await
         .map_err(|e| StartError::Jobs(format!("cannot schedule the upload sweep: {e}")))?;
+    let (checkpoint_every, overdue_every) = (
+        custody::checkpoint_interval(&services.config),
+        logistics::jobs::overdue_interval(),
+    );
+    services
+        .db
+        .write(move |conn| {
+            custody::schedule_checkpoint(conn, today, checkpoint_every)?;
+            logistics::jobs::schedule_overdue(conn, today, overdue_every)
+        })
+        .await
+        .map_err(|e| StartError::Jobs(format!("cannot schedule custody and parcel jobs: {e}")))?;
     let state = AppState::new(&services)?;
     let hub = Arc::clone(&state.hub);
     let poller = sync::events::spawn_poller(

@@ -1,3 +1,5 @@
+ALTER TABLE campaigns DROP COLUMN test_plan;
+ALTER TABLE campaigns DROP COLUMN witnessed_opening;
 DROP TABLE custody_checkpoints;
 DROP TABLE custody_head;
 DROP TABLE custody_entries;

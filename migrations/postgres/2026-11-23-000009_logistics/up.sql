@@ -178,3 +178,8 @@ CREATE TABLE custody_checkpoints (
     key_id TEXT NOT NULL,
     signature TEXT NOT NULL
 );
+
+-- What a campaign asks of the route: the parcel opened and the sample
+-- sealed in front of a witness at the station, and what the lab tests.
+ALTER TABLE campaigns ADD COLUMN witnessed_opening BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE campaigns ADD COLUMN test_plan TEXT NOT NULL DEFAULT '';

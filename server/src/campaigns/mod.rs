@@ -236,6 +236,13 @@ pub struct NewCampaign {
     /// Eligible volunteers may claim open slots themselves. Default false.
     #[serde(default)]
     pub open_board: bool,
+    /// Relay stations open each parcel and seal the sample in front of a
+    /// witness before forwarding it. Default false.
+    #[serde(default)]
+    pub witnessed_opening: bool,
+    /// What the lab tests (the lab sees it with each sample).
+    #[serde(default)]
+    pub test_plan: String,
 }
 
 fn default_acceptance_hours() -> u32 {
@@ -264,6 +271,8 @@ pub struct CampaignEdit {
     pub acceptance_window_hours: Option<u32>,
     pub purchase_window_hours: Option<u32>,
     pub open_board: Option<bool>,
+    pub witnessed_opening: Option<bool>,
+    pub test_plan: Option<String>,
 }
 
 /// A campaign as coordinators see it.
@@ -284,6 +293,8 @@ pub struct CampaignView {
     pub acceptance_window_hours: u32,
     pub purchase_window_hours: u32,
     pub open_board: bool,
+    pub witnessed_opening: bool,
+    pub test_plan: String,
     pub quotas: Vec<QuotaView>,
     pub candidates: i64,
     pub created_at: DateTime<Utc>,
@@ -346,6 +357,15 @@ fn check_campaign(row: &CampaignRow) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What the lab tests: free text, at most 4,000 characters.
+fn check_plan(plan: &str) -> Result<String, ApiError> {
+    let plan = plan.trim();
+    if plan.chars().count() > 4_000 || plan.chars().any(|c| c == '\0') {
+        return Err(invalid("test_plan must be at most 4000 characters"));
+    }
+    Ok(plan.to_string())
+}
+
 pub fn create_campaign(
     conn: &mut Conn,
     now: Micros,
@@ -360,6 +380,7 @@ pub fn create_campaign(
     if let Some(lab) = &new.lab {
         check_name("lab", lab, MAX_NAME)?;
     }
+    crate::logistics::places::check_campaign_places(conn, &new.relay_stations, new.lab.as_deref())?;
     check_evidence(&new.required_evidence)?;
     let row = CampaignRow {
         id: new_id(),
@@ -381,6 +402,8 @@ pub fn create_campaign(
         open_board: new.open_board,
         created_at: now,
         updated_at: now,
+        witnessed_opening: new.witnessed_opening,
+        test_plan: check_plan(&new.test_plan)?,
     };
     check_campaign(&row)?;
     sql::insert_campaign(conn, &row)?;
@@ -473,6 +496,14 @@ pub fn edit_campaign(
     if let Some(open) = edit.open_board {
         row.open_board = open;
     }
+    if let Some(witnessed) = edit.witnessed_opening {
+        row.witnessed_opening = witnessed;
+    }
+    if let Some(plan) = &edit.test_plan {
+        row.test_plan = check_plan(plan)?;
+    }
+    let stations: Vec<String> = parse_list(&row.relay_stations, "relay stations")?;
+    crate::logistics::places::check_campaign_places(conn, &stations, row.lab.as_deref())?;
     check_campaign(&row)?;
     row.updated_at = now;
     sql::update_campaign(conn, &row)?;
@@ -504,6 +535,8 @@ pub fn view(conn: &mut Conn, row: CampaignRow) -> Result<CampaignView, ApiError>
         budget: row.budget,
         lab: row.lab,
         open_board: row.open_board,
+        witnessed_opening: row.witnessed_opening,
+        test_plan: row.test_plan,
     })
 }
 

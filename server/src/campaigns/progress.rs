@@ -1,8 +1,8 @@
 //! A campaign's progress, as the admin panel charts it: quota fill by
 //! category and platform, tasks by status (which is also where each sample
 //! stands on its way to the lab), overdue tasks, tasks missing required
-//! evidence, and reimbursements not yet paid. Lab results join this view
-//! when the lab exists (logistics).
+//! evidence, reimbursements not yet paid, samples by custody stage, and
+//! the lab's results by category and platform.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -64,6 +64,19 @@ pub struct Reimbursements {
     pub rejected: u32,
 }
 
+/// The lab's results of one category on one platform.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ResultCount {
+    pub category: String,
+    pub platform: String,
+    /// Samples with a recorded result.
+    pub tested: u32,
+    pub qualified: u32,
+    pub unqualified: u32,
+    /// Of the tested, how many results a coordinator published.
+    pub published: u32,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Progress {
     pub campaign_id: String,
@@ -77,6 +90,12 @@ pub struct Progress {
     pub missing_evidence: Vec<MissingEvidence>,
     pub reimbursements: Reimbursements,
     pub money: super::money::Budget,
+    /// Parcels by custody stage (`awaiting`, `at_station`, `forwarded`,
+    /// `at_lab`, `tested`, `published`).
+    #[schema(value_type = Object)]
+    pub samples_by_stage: BTreeMap<String, u32>,
+    /// Results by category and platform.
+    pub results: Vec<ResultCount>,
     pub generated_at: DateTime<Utc>,
 }
 
@@ -191,7 +210,39 @@ pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progr
             })
         })
         .collect();
+    let mut samples_by_stage: BTreeMap<String, u32> = BTreeMap::new();
+    for parcel in crate::db::logistics::campaign_parcels(conn, campaign_id)? {
+        *samples_by_stage.entry(parcel.stage).or_default() += 1;
+    }
+    let task_candidate: HashMap<&str, &str> = tasks
+        .iter()
+        .map(|(link, _)| (link.task_id.as_str(), link.candidate_id.as_str()))
+        .collect();
+    let mut results: BTreeMap<(String, String), ResultCount> = BTreeMap::new();
+    for (result, parcel) in crate::db::logistics::campaign_results(conn, campaign_id)? {
+        let (category, platform) = task_candidate
+            .get(parcel.task_id.as_str())
+            .and_then(|c| candidates.get(*c))
+            .cloned()
+            .unwrap_or_else(|| (parcel.category_id.clone(), String::new()));
+        let count = results
+            .entry((category.clone(), platform.clone()))
+            .or_insert_with(|| ResultCount {
+                category,
+                platform,
+                ..ResultCount::default()
+            });
+        count.tested += 1;
+        if result.verdict == "qualified" {
+            count.qualified += 1;
+        } else {
+            count.unqualified += 1;
+        }
+        count.published += u32::from(result.published_at.is_some());
+    }
     Ok(Progress {
+        samples_by_stage,
+        results: results.into_values().collect(),
         campaign_id: campaign.id,
         status: super::CampaignStatus::parse(&campaign.status)?,
         quotas,

@@ -43,6 +43,11 @@ pub struct CampaignRow {
     pub open_board: bool,
     pub created_at: Micros,
     pub updated_at: Micros,
+    /// The station opens the parcel and seals the sample in front of a
+    /// witness before forwarding it.
+    pub witnessed_opening: bool,
+    /// What the lab tests (shown to the lab with each sample).
+    pub test_plan: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

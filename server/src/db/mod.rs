@@ -22,8 +22,10 @@ use crate::config::DatabaseTarget;
 
 pub mod blobs;
 pub mod campaigns;
+pub mod custody;
 pub mod identity;
 pub mod jobs;
+pub mod logistics;
 pub mod mail_outbox;
 pub mod migrations;
 pub mod schema;

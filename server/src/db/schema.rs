@@ -299,6 +299,8 @@ diesel::table! {
         open_board -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        witnessed_opening -> Bool,
+        test_plan -> Text,
     }
 }
 

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{auth, campaigns, evidence, ops, sync, uploads, users};
+use super::{auth, campaigns, evidence, logistics, ops, sync, uploads, users};
 use crate::error::Problem;
 
 #[derive(OpenApi)]
@@ -36,6 +36,17 @@ use crate::error::Problem;
         campaigns::commit_assignment, campaigns::board, campaigns::claim,
         campaigns::progress, campaigns::finance_csv, campaigns::decide_reimbursement,
         uploads::create, evidence::package, evidence::file, evidence::thumbnail,
+        logistics::list_stations, logistics::create_station, logistics::show_station,
+        logistics::edit_station, logistics::list_labs, logistics::create_lab, logistics::show_lab,
+        logistics::edit_lab, logistics::station_parcels, logistics::scan, logistics::show_scan,
+        logistics::waiting_scans, logistics::station_parcel, logistics::seal, logistics::forward,
+        logistics::label, logistics::station_exception, logistics::lab_samples,
+        logistics::lab_sample, logistics::receive, logistics::record_result,
+        logistics::upload_report, logistics::lab_report, logistics::lab_exception,
+        logistics::task_parcel, logistics::campaign_parcels, logistics::campaign_exceptions,
+        logistics::task_exception, logistics::resolve_exception, logistics::publish,
+        logistics::task_report, logistics::results_csv, logistics::custody_chain,
+        logistics::sample_custody, logistics::latest_checkpoint,
     ),
     components(schemas(Problem, crate::error::RowError, ops::Health, ops::Readiness)),
     tags(
@@ -52,6 +63,13 @@ use crate::error::Problem;
             (application/offset+octet-stream at Upload-Offset), DELETE ends it; OPTIONS lists the \
             extensions and limits. Upload-Metadata must carry `evidence_id`."),
         (name = "evidence", description = "Coordinators: a task's evidence package and the served files"),
+        (name = "logistics", description = "Relay stations and labs as data: administrators write, coordinators read"),
+        (name = "station", description = "Relay operators: scans, labels, sealing and forwarding. \
+            A station sees tracking numbers, recipient codes, condition, sample codes and the destination lab only"),
+        (name = "lab", description = "Lab inspectors: samples by code, results and reports. \
+            A lab sees the sample code, category and what to test only"),
+        (name = "custody", description = "Coordinators: parcels, exceptions, publishing, results export \
+            and custody chains with their proof against a signed checkpoint"),
     )
 )]
 pub struct ApiDoc;

@@ -77,6 +77,15 @@ async fn serve(
         .db
         .read(move |conn| evidence::served(conn, &actor, &id, which))
         .await?;
+    send_blob(&state, served, &req).await
+}
+
+/// Sends a stored file the caller may see, honouring one byte range.
+pub(super) async fn send_blob(
+    state: &AppState,
+    served: evidence::Served,
+    req: &HttpRequest,
+) -> actix_web::Result<HttpResponse> {
     let size = state
         .blobs
         .head(&served.key)

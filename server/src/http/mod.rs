@@ -28,6 +28,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod docs;
 pub mod evidence;
+pub mod logistics;
 pub mod ops;
 pub mod sync;
 pub mod uploads;
@@ -54,6 +55,8 @@ pub struct AppState {
     /// This instance's event-stream listeners.
     pub hub: Arc<crate::sync::events::Hub>,
     pub uploads: crate::uploads::Uploads,
+    /// Signs custody checkpoints; `None` without `custody_signing_key`.
+    pub custody_signer: Option<Arc<custody_log::CheckpointSigner>>,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             sync_epoch: Arc::clone(&services.sync_epoch),
             hub: Arc::new(crate::sync::events::Hub::default()),
             uploads: services.uploads(),
+            custody_signer: services.custody_signer.clone(),
         })
     }
 }
@@ -286,7 +290,120 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
         .route(
             "/api/reviews/{id}/resolve",
             web::post().to(sync::resolve_review),
-        );
+        )
+        .configure(logistics_routes);
+}
+
+/// The anonymous route: stations, labs, parcels, results, custody.
+fn logistics_routes(cfg: &mut web::ServiceConfig) {
+    use logistics as l;
+    cfg.service(
+        web::resource("/api/stations")
+            .route(web::get().to(l::list_stations))
+            .route(web::post().to(l::create_station)),
+    )
+    .service(
+        web::resource("/api/stations/{id}")
+            .route(web::get().to(l::show_station))
+            .route(web::patch().to(l::edit_station)),
+    )
+    .route(
+        "/api/stations/{id}/parcels",
+        web::get().to(l::station_parcels),
+    )
+    .service(
+        web::resource("/api/stations/{id}/scans")
+            .route(web::get().to(l::waiting_scans))
+            .route(web::post().to(l::scan)),
+    )
+    .route(
+        "/api/stations/{id}/scans/{scan}",
+        web::get().to(l::show_scan),
+    )
+    .route(
+        "/api/stations/{id}/parcels/{sample}",
+        web::get().to(l::station_parcel),
+    )
+    .route(
+        "/api/stations/{id}/parcels/{sample}/seal",
+        web::post().to(l::seal),
+    )
+    .route(
+        "/api/stations/{id}/parcels/{sample}/forward",
+        web::post().to(l::forward),
+    )
+    .route(
+        "/api/stations/{id}/parcels/{sample}/label",
+        web::get().to(l::label),
+    )
+    .route(
+        "/api/stations/{id}/parcels/{sample}/exceptions",
+        web::post().to(l::station_exception),
+    )
+    .service(
+        web::resource("/api/labs")
+            .route(web::get().to(l::list_labs))
+            .route(web::post().to(l::create_lab)),
+    )
+    .service(
+        web::resource("/api/labs/{id}")
+            .route(web::get().to(l::show_lab))
+            .route(web::patch().to(l::edit_lab)),
+    )
+    .route("/api/labs/{id}/samples", web::get().to(l::lab_samples))
+    .route(
+        "/api/labs/{id}/samples/{sample}",
+        web::get().to(l::lab_sample),
+    )
+    .route(
+        "/api/labs/{id}/samples/{sample}/receive",
+        web::post().to(l::receive),
+    )
+    .route(
+        "/api/labs/{id}/samples/{sample}/result",
+        web::put().to(l::record_result),
+    )
+    .service(
+        web::resource("/api/labs/{id}/samples/{sample}/report")
+            .route(web::get().to(l::lab_report))
+            .route(web::put().to(l::upload_report)),
+    )
+    .route(
+        "/api/labs/{id}/samples/{sample}/exceptions",
+        web::post().to(l::lab_exception),
+    )
+    .route("/api/tasks/{id}/parcel", web::get().to(l::task_parcel))
+    .route("/api/tasks/{id}/custody", web::get().to(l::custody_chain))
+    .route("/api/tasks/{id}/report", web::get().to(l::task_report))
+    .route(
+        "/api/tasks/{id}/exceptions",
+        web::post().to(l::task_exception),
+    )
+    .route("/api/tasks/{id}/result/publish", web::post().to(l::publish))
+    .route(
+        "/api/samples/{code}/custody",
+        web::get().to(l::sample_custody),
+    )
+    .route(
+        "/api/custody/checkpoint",
+        web::get().to(l::latest_checkpoint),
+    )
+    .route(
+        "/api/campaigns/{id}/parcels",
+        web::get().to(l::campaign_parcels),
+    )
+    .route(
+        "/api/campaigns/{id}/exceptions",
+        web::get().to(l::campaign_exceptions),
+    )
+    .route(
+        "/api/campaigns/{id}/results.csv",
+        web::get().to(l::results_csv),
+    )
+    .route(
+        "/api/exceptions/{id}/resolve",
+        web::post().to(l::resolve_exception),
+    );
 }
 
 /// JSON bodies: size limit, content type, and errors as problems.

@@ -76,3 +76,59 @@ pub fn read_sample_code(input: &str) -> Option<String> {
 pub fn normalise_tracking(input: &str) -> Option<String> {
     sample_labels::normalise_tracking(input)
 }
+
+/// The file formats a label is printed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelFormat {
+    Png,
+    Pdf,
+    Svg,
+}
+
+impl LabelFormat {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            LabelFormat::Png => "image/png",
+            LabelFormat::Pdf => "application/pdf",
+            LabelFormat::Svg => "image/svg+xml",
+        }
+    }
+}
+
+/// The relabelling label of a parcel: its sample code and the lab's
+/// address, nothing else (`Label` has no field for anything else).
+pub fn label(
+    sample_code: &str,
+    lab: &super::places::Place,
+    note: Option<String>,
+    format: LabelFormat,
+    dpi: u32,
+) -> Result<Vec<u8>, ApiError> {
+    let code = SampleCode::parse(sample_code)
+        .map_err(|e| ApiError::Internal(format!("stored sample code does not parse: {e}")))?;
+    let label = sample_labels::Label {
+        sample_code: code,
+        lab_name: lab.name.clone(),
+        lab_address: lab.address.clone(),
+        note,
+        size: sample_labels::LabelSize::default(),
+    };
+    let made = match format {
+        LabelFormat::Png => sample_labels::png(&label, dpi),
+        LabelFormat::Pdf => sample_labels::pdf(&label),
+        LabelFormat::Svg => sample_labels::svg(&label).map(String::into_bytes),
+    };
+    made.map_err(|e| match e {
+        sample_labels::LabelError::Dpi { .. } => ApiError::InvalidRequest(e.to_string()),
+        sample_labels::LabelError::NoAddress
+        | sample_labels::LabelError::AddressTooLong
+        | sample_labels::LabelError::NoteTooLong
+        | sample_labels::LabelError::QrTooLarge { .. } => ApiError::Refused {
+            code: "label_does_not_fit",
+            status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            detail: format!("{e}; an administrator can shorten the lab's address"),
+        },
+        other => ApiError::Internal(format!("label: {other}")),
+    })
+}

@@ -13,6 +13,7 @@ use sync_protocol::records::{Delivery, Record, Shipment, Status, Task};
 
 use super::{Stage, codes};
 use crate::{
+    custody,
     db::{
         self, Conn,
         logistics::{ParcelRow, StationRow},
@@ -25,18 +26,30 @@ use crate::{
 /// The job that matches waiting scans once a tracking number is known.
 pub const MATCH_JOB: &str = "logistics.match";
 
-/// Called for every synced record written; returns the record to store
-/// instead when the server adds to it (a task's delivery address).
+/// Called for every synced record written (`first`: it is new), before
+/// its scope is bumped (the lock order: custody head before scopes);
+/// returns the record to store instead when the server adds to it (a
+/// task's delivery address).
 pub fn on_record_write(
     conn: &mut Conn,
     now: Micros,
     record: &Record,
     task: &TaskRow,
+    first: bool,
 ) -> Result<Option<Record>, ApiError> {
     match record {
         Record::Task(t) => route(conn, now, t, task),
         Record::Shipment(s) => {
             shipped(conn, now, s)?;
+            Ok(None)
+        }
+        Record::Purchase(p) if first => {
+            let event = custody::Event::new(custody::kinds::PURCHASE_RECORDED, &p.task_id)
+                .with("purchase", &p.id)
+                .with("order_number", &p.order_number.value)
+                .with_int("amount", p.amount.value.minor)
+                .with("currency", &p.amount.value.currency);
+            custody::append(conn, now, event)?;
             Ok(None)
         }
         _ => Ok(None),
@@ -125,7 +138,7 @@ fn new_route(
         tracking: None,
         stage: Stage::Awaiting.as_str().to_string(),
         condition: None,
-        witness_required: false,
+        witness_required: campaign.witnessed_opening,
         witness: None,
         sealed_at: None,
         sample_code: None,
@@ -143,10 +156,12 @@ fn new_route(
     } else {
         db::logistics::insert_parcel(conn, &row)?;
     }
-    crate::custody::append(
+    custody::append(
         conn,
         now,
-        crate::custody::Event::new("task_accepted", &t.id).with("station", &station.id),
+        custody::Event::new(custody::kinds::TASK_ACCEPTED, &t.id)
+            .with("station", &station.id)
+            .with_int("generation", i64::from(generation)),
     )?;
     Ok(Some(row))
 }
@@ -204,10 +219,12 @@ fn shipped(conn: &mut Conn, now: Micros, s: &Shipment) -> Result<(), ApiError> {
     parcel.updated_at = now;
     db::logistics::update_parcel(conn, &parcel)?;
     if first {
-        crate::custody::append(
+        custody::append(
             conn,
             now,
-            crate::custody::Event::new("shipped", &parcel.task_id),
+            custody::Event::new(custody::kinds::SHIPPED, &parcel.task_id)
+                .with("carrier", parcel.carrier.as_deref().unwrap_or_default())
+                .with("tracking", parcel.tracking.as_deref().unwrap_or_default()),
         )?;
     }
     if let Some(tracking) = tracking

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use sync_protocol::records::Status;
 use utoipa::ToSchema;
 
-use super::{Stage, codes, views};
+use super::{Stage, codes, exceptions, views};
 use crate::{
-    custody::{self, Event},
+    custody::{self, Event, kinds},
     db::{
         self, Conn,
         logistics::{ParcelRow, ScanRow},
@@ -79,7 +79,9 @@ fn check_input(input: &ScanInput, now: Micros) -> Result<(codes::Scanned, Micros
         invalid("code is neither a recipient code (MB-XXXX-XXXX) nor a tracking number")
     })?;
     if input.note.chars().count() > MAX_NOTE || input.note.chars().any(|c| c == '\0') {
-        return Err(invalid(format!("note must be at most {MAX_NOTE} characters")));
+        return Err(invalid(format!(
+            "note must be at most {MAX_NOTE} characters"
+        )));
     }
     if input.photos.len() > MAX_PHOTOS {
         return Err(invalid(format!("at most {MAX_PHOTOS} photos")));
@@ -96,12 +98,13 @@ fn check_input(input: &ScanInput, now: Micros) -> Result<(codes::Scanned, Micros
 /// What a scan came to, for the station.
 pub enum Scanned {
     /// Matched: the parcel and what to do with it.
-    Matched(ParcelRow),
+    Matched { scan: ScanRow, parcel: ParcelRow },
     /// No parcel matches yet: hold it.
     Waiting(ScanRow),
 }
 
-/// Records a scan at `station` by `operator`.
+/// Records a scan at `station` by `operator`; returns what it came to and
+/// whether it was new (`false`: the same scan id again).
 pub fn record(
     conn: &mut Conn,
     now: Micros,
@@ -109,7 +112,7 @@ pub fn record(
     operator: &str,
     input: &ScanInput,
     touched: &mut Touched,
-) -> Result<Scanned, ApiError> {
+) -> Result<(Scanned, bool), ApiError> {
     let (scanned, at) = check_input(input, now)?;
     let id = input.id.to_lowercase();
     if let Some(existing) = db::logistics::find_scan(conn, &id)? {
@@ -121,7 +124,7 @@ pub fn record(
                 detail: "this scan id was used for another scan".into(),
             });
         }
-        return outcome_of(conn, existing);
+        return Ok((outcome_of(conn, existing)?, false));
     }
     let row = ScanRow {
         id,
@@ -138,19 +141,37 @@ pub fn record(
         task_id: None,
         matched_at: None,
     };
-    db::logistics::insert_scan(conn, &row)?;
-    match find_parcel(conn, station, &scanned)? {
-        Some(parcel) => Ok(Scanned::Matched(arrive(conn, now, parcel, &row, touched)?)),
-        None => Ok(Scanned::Waiting(row)),
+    if !db::logistics::insert_scan(conn, &row)? {
+        // The same id from another device, committed since we looked.
+        let existing = db::logistics::find_scan(conn, &row.id)?
+            .ok_or_else(|| ApiError::Internal("a scan vanished".into()))?;
+        return Ok((outcome_of(conn, existing)?, false));
+    }
+    let outcome = match find_parcel(conn, station, &scanned)? {
+        Some(parcel) => {
+            let parcel = arrive(conn, now, parcel, &row, touched)?;
+            Scanned::Matched { scan: row, parcel }
+        }
+        None => Scanned::Waiting(row),
+    };
+    Ok((outcome, true))
+}
+
+/// The station's view of what a scan came to.
+pub fn view(conn: &mut Conn, outcome: Scanned) -> Result<views::StationScan, ApiError> {
+    match outcome {
+        Scanned::Matched { scan, parcel } => views::station_scan(conn, &scan, Some(&parcel)),
+        Scanned::Waiting(scan) => views::station_scan(conn, &scan, None),
     }
 }
 
-fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
+/// What an earlier scan came to, as things stand now.
+pub fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
     match &scan.task_id {
         Some(task) => {
             let parcel = db::logistics::find_parcel(conn, task)?
                 .ok_or_else(|| ApiError::Internal(format!("scan {} lost its parcel", scan.id)))?;
-            Ok(Scanned::Matched(parcel))
+            Ok(Scanned::Matched { scan, parcel })
         }
         None => Ok(Scanned::Waiting(scan)),
     }
@@ -164,8 +185,9 @@ fn find_parcel(
     scanned: &codes::Scanned,
 ) -> Result<Option<ParcelRow>, ApiError> {
     Ok(match scanned {
-        codes::Scanned::Recipient(code) => db::logistics::parcel_by_recipient_code(conn, code)?
-            .filter(|p| p.station_id == station),
+        codes::Scanned::Recipient(code) => {
+            db::logistics::parcel_by_recipient_code(conn, code)?.filter(|p| p.station_id == station)
+        }
         codes::Scanned::Tracking(tracking) => {
             let mut found: Vec<ParcelRow> = db::logistics::parcels_by_tracking(conn, tracking)?
                 .into_iter()
@@ -182,10 +204,11 @@ fn find_parcel(
 fn arrive(
     conn: &mut Conn,
     now: Micros,
-    mut parcel: ParcelRow,
+    parcel: ParcelRow,
     scan: &ScanRow,
     touched: &mut Touched,
 ) -> Result<ParcelRow, ApiError> {
+    let mut parcel = super::lock(conn, parcel)?;
     db::logistics::match_scan(conn, &scan.id, &parcel.task_id, now)?;
     if parcel.stage != Stage::Awaiting.as_str() {
         return Ok(parcel);
@@ -200,7 +223,7 @@ fn arrive(
     custody::append(
         conn,
         now,
-        Event::new("received_at_station", &parcel.task_id)
+        Event::new(kinds::RECEIVED_AT_STATION, &parcel.task_id)
             .sample(&sample)
             .with("station", &scan.station_id)
             .with("scan", &scan.id)
@@ -208,12 +231,12 @@ fn arrive(
             .with("scanned_at", &scan.scanned_at.to_string()),
     )?;
     if scan.condition == Condition::Damaged.as_str() {
-        super::exceptions::report_from(
+        exceptions::report_from(
             conn,
             now,
             &parcel,
-            super::exceptions::Kind::Damaged,
-            "station",
+            exceptions::Kind::Damaged,
+            exceptions::Side::Station,
             Some(&scan.operator_id),
             &scan.note,
         )?;
@@ -266,11 +289,7 @@ pub struct SealInput {
 }
 
 /// A station's parcel by sample code; 404 for one at another station.
-pub fn station_parcel(
-    conn: &mut Conn,
-    station: &str,
-    sample: &str,
-) -> Result<ParcelRow, ApiError> {
+pub fn station_parcel(conn: &mut Conn, station: &str, sample: &str) -> Result<ParcelRow, ApiError> {
     codes::read_sample_code(sample)
         .map(|code| db::logistics::parcel_by_sample_code(conn, &code))
         .transpose()?
@@ -292,7 +311,8 @@ pub fn seal(
     {
         return Err(invalid("witness must be 1 to 200 characters"));
     }
-    let mut parcel = station_parcel(conn, station, sample)?;
+    let found = station_parcel(conn, station, sample)?;
+    let mut parcel = super::lock(conn, found)?;
     if parcel.stage != Stage::AtStation.as_str() {
         return Err(views::wrong_stage(&parcel, "sealed"));
     }
@@ -334,7 +354,8 @@ pub fn forward(
     }
     let tracking = codes::normalise_tracking(&input.tracking_number)
         .ok_or_else(|| invalid("tracking_number is not a tracking number"))?;
-    let mut parcel = station_parcel(conn, station, sample)?;
+    let found = station_parcel(conn, station, sample)?;
+    let mut parcel = super::lock(conn, found)?;
     if parcel.stage == Stage::Forwarded.as_str()
         && parcel.out_tracking.as_deref() == Some(tracking.as_str())
     {
@@ -363,10 +384,19 @@ pub fn forward(
     parcel.forwarded_at = Some(now);
     parcel.updated_at = now;
     db::logistics::update_parcel(conn, &parcel)?;
+    let lab = parcel.lab_id.clone().unwrap_or_default();
     custody::append(
         conn,
         now,
-        Event::new("forwarded", &parcel.task_id)
+        Event::new(kinds::RELABELLED, &parcel.task_id)
+            .sample(sample_of(&parcel))
+            .with("station", station)
+            .with("lab", &lab),
+    )?;
+    custody::append(
+        conn,
+        now,
+        Event::new(kinds::FORWARDED, &parcel.task_id)
             .sample(sample_of(&parcel))
             .with("station", station)
             .with("carrier", carrier)

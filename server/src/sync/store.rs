@@ -68,6 +68,11 @@ pub fn write_record(
     before: Option<&RecordRow>,
     touched: &mut Touched,
 ) -> Result<(), ApiError> {
+    // Logistics first: it may append to the custody log, whose head is
+    // locked before any sync scope (the lock order).
+    let routed =
+        crate::logistics::routing::on_record_write(conn, now, record, task, before.is_none())?;
+    let record = routed.as_ref().unwrap_or(record);
     let kind = record
         .kind()
         .ok_or_else(|| ApiError::Internal("cannot store a record of unknown kind".into()))?;

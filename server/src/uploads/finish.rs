@@ -21,6 +21,7 @@ use sync_protocol::{
 use super::{Lock, UploadError, Uploads, data_key, media};
 use crate::{
     config::Config,
+    custody,
     db::{
         self, Conn, DbError,
         blobs::BlobRow,
@@ -391,6 +392,10 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
         created_at: now,
     };
     let (upload_id, token) = (lock.id.clone(), lock.token.clone());
+    let kind = serde_json::to_value(evidence.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     let touched =
         u.db.write(move |conn| {
             let mut touched = Touched::default();
@@ -399,6 +404,17 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
             if !still_ours {
                 return Err(UploadError::Busy);
             }
+            // The lock order: the task, then the custody head, then scopes.
+            db::sync::lock_task(conn, &file.task_id)?;
+            custody::append(
+                conn,
+                now,
+                custody::Event::new(custody::kinds::EVIDENCE_VERIFIED, &file.task_id)
+                    .with("evidence", &file.evidence_id)
+                    .with("kind", &kind)
+                    .with("sha256", &file.original_sha256)
+                    .with("served_sha256", &file.served_sha256),
+            )?;
             rows::insert_evidence_file(conn, &file)?;
             if let Some(hash) = file.perceptual_hash {
                 flag_near_duplicates(conn, now, &file, hash)?;
