@@ -98,7 +98,11 @@ fn check_input(input: &ScanInput, now: Micros) -> Result<(codes::Scanned, Micros
 /// What a scan came to, for the station.
 pub enum Scanned {
     /// Matched: the parcel and what to do with it.
-    Matched { scan: ScanRow, parcel: ParcelRow },
+    Matched {
+        scan: ScanRow,
+        // Boxed: a parcel row is much larger than a waiting scan.
+        parcel: Box<ParcelRow>,
+    },
     /// No parcel matches yet: hold it.
     Waiting(ScanRow),
 }
@@ -150,7 +154,10 @@ pub fn record(
     let outcome = match find_parcel(conn, station, &scanned)? {
         Some(parcel) => {
             let parcel = arrive(conn, now, parcel, &row, touched)?;
-            Scanned::Matched { scan: row, parcel }
+            Scanned::Matched {
+                scan: row,
+                parcel: Box::new(parcel),
+            }
         }
         None => Scanned::Waiting(row),
     };
@@ -171,7 +178,10 @@ pub fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
         Some(task) => {
             let parcel = db::logistics::find_parcel(conn, task)?
                 .ok_or_else(|| ApiError::Internal(format!("scan {} lost its parcel", scan.id)))?;
-            Ok(Scanned::Matched { scan, parcel })
+            Ok(Scanned::Matched {
+                scan,
+                parcel: Box::new(parcel),
+            })
         }
         None => Ok(Scanned::Waiting(scan)),
     }
