@@ -835,6 +835,10 @@ pub fn claim(
     let deadline = now
         .saturating_add(campaign.purchase_window_secs.saturating_mul(1_000_000))
         .min(campaign.ends_at);
+    // The acceptance below appends to the custody log; creating the task
+    // bumps the volunteer's scope first, so the head is taken now (the lock
+    // order: tasks, custody head, scopes).
+    crate::custody::lock_head(conn)?;
     let task_id = tasks::create(
         conn,
         now,
@@ -855,7 +859,6 @@ pub fn claim(
         },
         touched,
     )?;
-    tasks::accept(conn, now, &task_id, touched)?;
     sql::release_ended(conn, &plan.candidate_id, now)?;
     sql::insert_campaign_task(
         conn,
@@ -872,6 +875,9 @@ pub fn claim(
             released_at: None,
         },
     )?;
+    // Accepted once it is the campaign's: the acceptance routes the parcel
+    // (station, recipient code) by the campaign's stations.
+    tasks::accept(conn, now, &task_id, touched)?;
     Ok(Claimed {
         task_id,
         candidate_id: plan.candidate_id,
