@@ -69,7 +69,7 @@ use mystery_buyer_server::{
     with_conn,
 };
 use mystery_buyer_tests::{
-    bench::{load_average, median, percentile, server_config, setting},
+    bench::{client_runtime, load_average, median, percentile, server_config, setting, widen},
     fresh_postgres_database,
     people::create_users,
 };
@@ -128,11 +128,7 @@ fn main() -> Result<()> {
     }
     // The client side (200 stations) gets two threads; the server runs its
     // own HTTP workers and blocking pool in the same process.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let runtime = client_runtime()?;
     runtime.block_on(run(settings))
 }
 
@@ -552,10 +548,7 @@ async fn round(
     while let Some(done) = running.join_next().await {
         let (times, start, end) = done.context("station task")??;
         latencies.extend(times);
-        window = Some(match window {
-            None => (start, end),
-            Some((s, e)) => (s.min(start), e.max(end)),
-        });
+        widen(&mut window, (start, end));
     }
     let (start, end) = window.context("no scan was made")?;
     Ok(Round {

@@ -70,7 +70,7 @@ use mystery_buyer_server::{
     with_conn,
 };
 use mystery_buyer_tests::{
-    bench::{load_average, percentile, server_config, setting},
+    bench::{client_runtime, load_average, percentile, server_config, setting, widen},
     fresh_postgres_database,
 };
 use reqwest::{StatusCode, header::CONTENT_TYPE};
@@ -144,11 +144,7 @@ fn main() -> Result<()> {
     }
     // The client side (devices and the baseline's dispatcher) gets two
     // threads; the server runs its own HTTP workers and blocking pool.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let runtime = client_runtime()?;
     runtime.block_on(run(settings))
 }
 
@@ -857,11 +853,8 @@ async fn server(which: Which, settings: &Settings) -> Result<Measured> {
         let trace = done.context("device task")??;
         measured.push.extend(trace.push);
         measured.pull.extend(trace.pull);
-        if let Some((start, end)) = trace.push_window {
-            window = Some(match window {
-                None => (start, end),
-                Some((s, e)) => (s.min(start), e.max(end)),
-            });
+        if let Some(pushed) = trace.push_window {
+            widen(&mut window, pushed);
         }
     }
     let (start, end) = window.context("no push was made")?;

@@ -3,7 +3,10 @@
 //! load average every run prints. Benchmarks compare against a baseline
 //! measured in the same run; nothing here times anything.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, Result};
 use mystery_buyer_server::config::Config;
@@ -18,6 +21,25 @@ pub fn setting(name: &str, default: usize) -> Result<usize> {
             .with_context(|| format!("{name} must be a positive number, not {v:?}")),
         _ => Ok(default),
     }
+}
+
+/// The client side's runtime: two threads, whatever the server in the
+/// same process runs on its own.
+pub fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+}
+
+/// Widens `window` (first request sent, last answered) to take in one
+/// client's `(start, end)`.
+pub fn widen(window: &mut Option<(Instant, Instant)>, (start, end): (Instant, Instant)) {
+    *window = Some(match *window {
+        None => (start, end),
+        Some((s, e)) => (s.min(start), e.max(end)),
+    });
 }
 
 /// Nearest-rank percentile, in milliseconds (NaN for no samples).
