@@ -27,7 +27,7 @@ use crate::{
 pub const MATCH_JOB: &str = "logistics.match";
 
 /// Called for every synced record written (`first`: it is new), before
-/// its scope is bumped (the lock order: custody head before scopes);
+/// its scope is bumped;
 /// returns the record to store instead when the server adds to it (a
 /// task's delivery address).
 pub fn on_record_write(

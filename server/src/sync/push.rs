@@ -243,16 +243,11 @@ fn lock_batch_tasks(
 ) -> Result<Vec<TaskRow>, ApiError> {
     let mut tasks = BTreeSet::new();
     let mut targets: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
-    let mut custody = false;
     for envelope in request.mutations.iter().filter(|m| m.seq > last) {
         // One that does not decode is refused when its turn comes.
         let Ok(mutation) = Mutation::decode(&envelope.name, &envelope.args) else {
             continue;
         };
-        custody |= matches!(
-            mutation,
-            Mutation::SetTaskStatus(_) | Mutation::RecordPurchase(_) | Mutation::SetShipment(_)
-        );
         let (kind, id) = mutation.target();
         targets.entry(kind).or_default().push(id.to_owned());
         tasks.extend(mutation.creates_in_task().map(str::to_owned));
@@ -260,15 +255,9 @@ fn lock_batch_tasks(
     for (kind, ids) in &targets {
         tasks.extend(sync::tasks_of_records(conn, kind.as_str(), ids)?);
     }
+    // The custody events the batch logs are written at its commit
+    // (`custody::flush`), so the log's head is not taken here.
     let locked = sync::lock_tasks(conn, &tasks)?;
-    // A batch that may log custody events (only campaign tasks have a
-    // custody chain) takes the log's head now, after its tasks and before
-    // any scope: appends later in the batch must not wait for the head
-    // while holding a scope another appender wants.
-    let ids: Vec<String> = tasks.into_iter().collect();
-    if custody && db::campaigns::any_campaign_task(conn, &ids)? {
-        crate::custody::lock_head(conn)?;
-    }
     Ok(locked)
 }
 

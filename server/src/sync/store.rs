@@ -68,8 +68,7 @@ pub fn write_record(
     before: Option<&RecordRow>,
     touched: &mut Touched,
 ) -> Result<(), ApiError> {
-    // Logistics first: it may append to the custody log, whose head is
-    // locked before any sync scope (the lock order).
+    // Logistics first: the record it stores may be the routed one.
     let routed =
         crate::logistics::routing::on_record_write(conn, now, record, task, before.is_none())?;
     let record = routed.as_ref().unwrap_or(record);
