@@ -393,6 +393,29 @@ diesel::table! {
         refusal -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        purpose -> Text,
+    }
+}
+
+diesel::table! {
+    station_photos (id) {
+        id -> Text,
+        owner_id -> Text,
+        upload_id -> Text,
+        original_sha256 -> Text,
+        original_key -> Nullable<Text>,
+        served_sha256 -> Text,
+        served_media_type -> Text,
+        served_size -> BigInt,
+        thumbnail_sha256 -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scan_photos (scan_id, photo_id) {
+        scan_id -> Text,
+        photo_id -> Text,
     }
 }
 
@@ -632,6 +655,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     upload_parts,
     upload_pieces,
     evidence_files,
+    station_photos,
+    scan_photos,
     stations,
     station_operators,
     labs,

@@ -630,6 +630,8 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("get", "/api/tasks/{id}/evidence") => Roles(STAFF_INVITERS),
         // Served to staff and the volunteer who recorded it; 404 to others.
         ("get", "/api/evidence/{id}/file" | "/api/evidence/{id}/thumbnail") => AnyUser,
+        // Staff and the stations that took them; 404 to others.
+        ("get", "/api/station-photos/{id}/file" | "/api/station-photos/{id}/thumbnail") => AnyUser,
         // Stations and labs as data: staff read them, administrators keep them.
         ("get", "/api/stations" | "/api/stations/{id}" | "/api/labs" | "/api/labs/{id}") => {
             Roles(STAFF_INVITERS)
