@@ -253,6 +253,19 @@ pub fn changes_since(
         .limit(limit)
         .select((sync_records::version, sync_records::kind, sync_records::id, sync_records::doc))
         .load(c))?;
+    with_removes(conn, scope, after, limit, puts)
+}
+
+/// The first `limit` changes of `scope` after `after`: `puts` (version,
+/// kind, id, document; at most `limit`, from whichever table holds the
+/// scope's records) merged with the scope's tombstones, in version order.
+pub fn with_removes(
+    conn: &mut Conn,
+    scope: &str,
+    after: i64,
+    limit: i64,
+    puts: Vec<(i64, String, String, String)>,
+) -> QueryResult<Vec<ScopeChange>> {
     let removes: Vec<(i64, String, String)> = with_conn!(conn, c => sync_tombstones::table
         .filter(sync_tombstones::scope.eq(scope))
         .filter(sync_tombstones::version.gt(after))

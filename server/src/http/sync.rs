@@ -23,7 +23,7 @@ fn require_sync(actor: &Actor) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
-            "the {} role uses the online API; only volunteers' apps sync",
+            "the {} role uses the online API; only volunteers' and relay stations' apps sync",
             actor.role
         )))
     }
@@ -33,7 +33,8 @@ fn poke(state: &AppState, touched: &Touched) {
     state.hub.poke(touched.iter());
 }
 
-/// Registers this app install as a sync device of the signed-in volunteer.
+/// Registers this app install as a sync device of the signed-in volunteer
+/// or relay operator.
 #[utoipa::path(post, path = "/api/sync/devices", tag = "sync",
     request_body(content = Object, description = "`RegisterDevice` of sync-protocol: `{\"name\": \"Anna's phone\"}`"),
     responses(
@@ -126,7 +127,7 @@ pub async fn pull(
                 conn,
                 now,
                 &epoch,
-                &actor.user_id,
+                &actor,
                 &query.device_id,
                 query.cursor.as_deref(),
                 limit,
@@ -160,15 +161,15 @@ pub async fn events(
 ) -> actix_web::Result<HttpResponse> {
     require_sync(&actor)?;
     let query = query?.into_inner();
-    let user = actor.user_id.clone();
-    state
+    let (user, role) = (actor.user_id.clone(), actor.role);
+    let scopes = state
         .db
-        .read(move |conn| devices::own_device(conn, &user, &query.device_id).map(|_| ()))
+        .read(move |conn| {
+            devices::own_device(conn, &user, &query.device_id)?;
+            pull::scopes_of(conn, &user, role)
+        })
         .await?;
-    let receivers: Vec<_> = pull::scopes_of(&actor.user_id)
-        .iter()
-        .map(|s| state.hub.subscribe(s))
-        .collect();
+    let receivers: Vec<_> = scopes.iter().map(|s| state.hub.subscribe(s)).collect();
     let stopping = state.hub.stopping();
     let keepalive = Duration::from_secs(state.config.sync_keepalive_secs);
     const POKE: &[u8] = b"event: poke\ndata: {}\n\n";

@@ -240,6 +240,7 @@ pub fn record_result(
 
 /// Attaches the stored report (content-addressed blob `sha256`) to the
 /// sample's result.
+#[allow(clippy::too_many_arguments)]
 pub fn attach_report(
     conn: &mut Conn,
     now: Micros,

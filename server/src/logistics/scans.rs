@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sync_protocol::records::Status;
 use utoipa::ToSchema;
 
-use super::{Stage, codes, exceptions, views};
+use super::{Stage, codes, exceptions, station_sync, views};
 use crate::{
     custody::{self, Event, kinds},
     db::{
@@ -96,6 +96,9 @@ fn check_input(input: &ScanInput, now: Micros) -> Result<(codes::Scanned, Micros
 }
 
 /// What a scan came to, for the station.
+// Made once per scan and turned into a view at once: boxing the parcel
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Scanned {
     /// Matched: the parcel and what to do with it.
     Matched { scan: ScanRow, parcel: ParcelRow },
@@ -152,7 +155,10 @@ pub fn record(
             let parcel = arrive(conn, now, parcel, &row, touched)?;
             Scanned::Matched { scan: row, parcel }
         }
-        None => Scanned::Waiting(row),
+        None => {
+            station_sync::scan_waiting(conn, now, &row, touched)?;
+            Scanned::Waiting(row)
+        }
     };
     Ok((outcome, true))
 }
@@ -174,6 +180,18 @@ pub fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
             Ok(Scanned::Matched { scan, parcel })
         }
         None => Ok(Scanned::Waiting(scan)),
+    }
+}
+
+/// The parcel a scan of `code` at `station` would be for now, if any.
+pub fn matching_parcel(
+    conn: &mut Conn,
+    station: &str,
+    code: &str,
+) -> Result<Option<ParcelRow>, ApiError> {
+    match codes::read_scanned(code) {
+        Some(scanned) => find_parcel(conn, station, &scanned),
+        None => Ok(None),
     }
 }
 
@@ -211,6 +229,7 @@ fn arrive(
     let mut parcel = super::lock(conn, parcel)?;
     db::logistics::match_scan(conn, &scan.id, &parcel.task_id, now)?;
     if parcel.stage != Stage::Awaiting.as_str() {
+        station_sync::scan_matched(conn, now, scan, &parcel, touched)?;
         return Ok(parcel);
     }
     let sample = codes::fresh_sample_code(conn)?;
@@ -241,6 +260,7 @@ fn arrive(
             &scan.note,
         )?;
     }
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     crate::sync::tasks::advance(conn, now, &parcel.task_id, Status::AtRelay, touched)?;
     Ok(parcel)
 }
@@ -305,6 +325,7 @@ pub fn seal(
     station: &str,
     sample: &str,
     input: &SealInput,
+    touched: &mut Touched,
 ) -> Result<ParcelRow, ApiError> {
     let witness = input.witness.trim();
     if witness.is_empty() || witness.chars().count() > 200 || witness.chars().any(char::is_control)
@@ -331,6 +352,7 @@ pub fn seal(
             .with("station", station)
             .with("witness", witness),
     )?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     Ok(parcel)
 }
 
@@ -403,6 +425,7 @@ pub fn forward(
             .with("tracking", &tracking)
             .with("lab", parcel.lab_id.as_deref().unwrap_or_default()),
     )?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     crate::sync::tasks::advance(conn, now, &parcel.task_id, Status::Forwarded, touched)?;
     Ok(parcel)
 }

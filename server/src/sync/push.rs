@@ -32,6 +32,7 @@ use crate::{
         time::Micros,
     },
     error::ApiError,
+    logistics::station_sync,
 };
 
 /// Why one mutation was not applied.
@@ -106,7 +107,7 @@ pub fn process(
     // task by task, and a mutation that cannot get its task stops the batch
     // with a transient stop after what came before it.
     let mut locked: HashMap<String, TaskRow> =
-        match db::savepoint(conn, |conn| lock_batch_tasks(conn, request, last)) {
+        match db::savepoint(conn, |conn| lock_batch_tasks(conn, user_id, request, last)) {
             Ok(rows) => rows.into_iter().map(|t| (t.id.clone(), t)).collect(),
             Err(error) => {
                 tracing::warn!(%error, "cannot lock a push batch's tasks up front");
@@ -169,7 +170,9 @@ pub fn process(
                     touched.append(&mut changed);
                     // Its lock holds until commit (a released savepoint
                     // keeps it); later mutations of the task use this row.
-                    locked.insert(task.id.clone(), task);
+                    if let Some(task) = task {
+                        locked.insert(task.id.clone(), task);
+                    }
                     outcome
                 }
                 Err(Failure::Refused(rejection)) => Outcome::Rejected(rejection),
@@ -238,6 +241,7 @@ pub fn process(
 /// SQLite the write transaction already excludes every other writer.
 fn lock_batch_tasks(
     conn: &mut Conn,
+    user_id: &str,
     request: &PushRequest,
     last: u64,
 ) -> Result<Vec<TaskRow>, ApiError> {
@@ -249,6 +253,15 @@ fn lock_batch_tasks(
         let Ok(mutation) = Mutation::decode(&envelope.name, &envelope.args) else {
             continue;
         };
+        if let Mutation::RecordScan(scan) = &mutation {
+            // A station's scan may match a parcel: its task now, the head
+            // below. A task the scan comes to match only later (its number
+            // committed meanwhile) is locked when reached, like `apply_one`
+            // does when these locks could not be had up front.
+            custody = true;
+            tasks.extend(station_sync::task_to_lock(conn, user_id, scan)?);
+            continue;
+        }
         custody |= matches!(
             mutation,
             Mutation::SetTaskStatus(_) | Mutation::RecordPurchase(_) | Mutation::SetShipment(_)
@@ -272,7 +285,8 @@ fn lock_batch_tasks(
 
 /// Applies one mutation of `user_id`, stamped `stamp` (already corrected).
 /// `locked` holds the batch's tasks already locked, as they stand. Returns
-/// the outcome and the mutation's task as it now stands.
+/// the outcome and the mutation's task as it now stands (none for a relay
+/// station's scan, which belongs to the station).
 fn apply_one(
     conn: &mut Conn,
     now: Micros,
@@ -281,8 +295,14 @@ fn apply_one(
     stamp: &Stamp,
     locked: &HashMap<String, TaskRow>,
     touched: &mut Touched,
-) -> Result<(Outcome, TaskRow), Failure> {
+) -> Result<(Outcome, Option<TaskRow>), Failure> {
     let mutation = Mutation::decode(&envelope.name, &envelope.args).map_err(Failure::Refused)?;
+    if let Mutation::RecordScan(scan) = &mutation {
+        return match station_sync::push_scan(conn, now, user_id, scan, touched)? {
+            Ok(()) => Ok((Outcome::Applied, None)),
+            Err(rejection) => Err(Failure::Refused(rejection)),
+        };
+    }
     let (kind, id) = mutation.target();
     let scope = volunteer_scope(user_id);
     let visible = |row: &sync::RecordRow| {
@@ -444,5 +464,5 @@ fn apply_one(
             "the task was reassigned; your record is kept and a coordinator will review it",
         ))
     };
-    Ok((outcome, task))
+    Ok((outcome, Some(task)))
 }
