@@ -5,9 +5,11 @@
 mod e2e {
     pub mod blob_store;
     pub mod campaigns;
+    pub mod custody;
     pub mod errors;
     pub mod identity;
     pub mod jobs;
+    pub mod logistics;
     pub mod mail;
     pub mod migrations;
     pub mod operations;

@@ -835,6 +835,9 @@ pub fn claim(
     let deadline = now
         .saturating_add(campaign.purchase_window_secs.saturating_mul(1_000_000))
         .min(campaign.ends_at);
+    // Accepting routes the parcel and logs custody: the log's head is taken
+    // before the task's scope (the lock order).
+    crate::custody::lock_head(conn)?;
     let task_id = tasks::create(
         conn,
         now,
@@ -855,7 +858,6 @@ pub fn claim(
         },
         touched,
     )?;
-    tasks::accept(conn, now, &task_id, touched)?;
     sql::release_ended(conn, &plan.candidate_id, now)?;
     sql::insert_campaign_task(
         conn,
@@ -872,6 +874,8 @@ pub fn claim(
             released_at: None,
         },
     )?;
+    // After the campaign link exists: accepting routes the parcel by it.
+    tasks::accept(conn, now, &task_id, touched)?;
     Ok(Claimed {
         task_id,
         candidate_id: plan.candidate_id,

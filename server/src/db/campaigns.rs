@@ -503,6 +503,18 @@ pub fn open_loads(conn: &mut Conn) -> QueryResult<Vec<(Option<String>, i64)>> {
         .load(c))
 }
 
+/// Whether any of `task_ids` is a campaign's task (only those have a
+/// custody chain).
+pub fn any_campaign_task(conn: &mut Conn, task_ids: &[String]) -> QueryResult<bool> {
+    if task_ids.is_empty() {
+        return Ok(false);
+    }
+    with_conn!(conn, c => diesel::select(diesel::dsl::exists(
+        campaign_tasks::table.filter(campaign_tasks::task_id.eq_any(task_ids)),
+    ))
+    .get_result(c))
+}
+
 pub fn find_campaign_task(conn: &mut Conn, task_id: &str) -> QueryResult<Option<CampaignTaskRow>> {
     with_conn!(conn, c => campaign_tasks::table
         .find(task_id)

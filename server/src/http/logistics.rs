@@ -685,9 +685,11 @@ pub async fn upload_report(
                 &id,
                 &actor.user_id,
                 &sample,
-                &stored.sha256,
-                stored.size,
-                &media,
+                &lab::StoredReport {
+                    sha256: &stored.sha256,
+                    size: stored.size,
+                    media_type: &media,
+                },
             )
         })
         .await?;

@@ -238,19 +238,23 @@ pub fn record_result(
     Ok(views::lab_result(&row))
 }
 
-/// Attaches the stored report (content-addressed blob `sha256`) to the
-/// sample's result.
-#[allow(clippy::too_many_arguments)]
+/// A report file as stored (content-addressed).
+pub struct StoredReport<'a> {
+    pub sha256: &'a str,
+    pub size: u64,
+    pub media_type: &'a str,
+}
+
+/// Attaches the stored report to the sample's result.
 pub fn attach_report(
     conn: &mut Conn,
     now: Micros,
     lab: &str,
     inspector: &str,
     sample: &str,
-    sha256: &str,
-    size: u64,
-    media_type: &str,
+    report: &StoredReport,
 ) -> Result<views::LabResult, ApiError> {
+    let (sha256, size, media_type) = (report.sha256, report.size, report.media_type);
     let parcel = lab_parcel(conn, lab, sample)?;
     let code = sample_of(&parcel);
     let mut row = db::logistics::find_result(conn, &code)?

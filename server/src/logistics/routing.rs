@@ -45,7 +45,9 @@ pub fn on_record_write(
             shipped(conn, now, s, touched)?;
             Ok(None)
         }
-        Record::Purchase(p) if first => {
+        Record::Purchase(p)
+            if first && db::campaigns::find_campaign_task(conn, &p.task_id)?.is_some() =>
+        {
             let event = custody::Event::new(custody::kinds::PURCHASE_RECORDED, &p.task_id)
                 .with("purchase", &p.id)
                 .with("order_number", &p.order_number.value)

@@ -274,10 +274,12 @@ fn lock_batch_tasks(
         tasks.extend(sync::tasks_of_records(conn, kind.as_str(), ids)?);
     }
     let locked = sync::lock_tasks(conn, &tasks)?;
-    // A batch that may log custody events takes the log's head now, after
-    // its tasks and before any scope: appends later in the batch must not
-    // wait for the head while holding a scope another appender wants.
-    if custody {
+    // A batch that may log custody events (only campaign tasks have a
+    // custody chain) takes the log's head now, after its tasks and before
+    // any scope: appends later in the batch must not wait for the head
+    // while holding a scope another appender wants.
+    let ids: Vec<String> = tasks.into_iter().collect();
+    if custody && db::campaigns::any_campaign_task(conn, &ids)? {
         crate::custody::lock_head(conn)?;
     }
     Ok(locked)

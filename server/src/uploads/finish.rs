@@ -404,17 +404,20 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
             if !still_ours {
                 return Err(UploadError::Busy);
             }
-            // The lock order: the task, then the custody head, then scopes.
+            // A campaign task's sample has a custody chain. The lock order:
+            // the task, then the custody head, then scopes.
             db::sync::lock_task(conn, &file.task_id)?;
-            custody::append(
-                conn,
-                now,
-                custody::Event::new(custody::kinds::EVIDENCE_VERIFIED, &file.task_id)
-                    .with("evidence", &file.evidence_id)
-                    .with("kind", &kind)
-                    .with("sha256", &file.original_sha256)
-                    .with("served_sha256", &file.served_sha256),
-            )?;
+            if db::campaigns::find_campaign_task(conn, &file.task_id)?.is_some() {
+                custody::append(
+                    conn,
+                    now,
+                    custody::Event::new(custody::kinds::EVIDENCE_VERIFIED, &file.task_id)
+                        .with("evidence", &file.evidence_id)
+                        .with("kind", &kind)
+                        .with("sha256", &file.original_sha256)
+                        .with("served_sha256", &file.served_sha256),
+                )?;
+            }
             rows::insert_evidence_file(conn, &file)?;
             if let Some(hash) = file.perceptual_hash {
                 flag_near_duplicates(conn, now, &file, hash)?;
