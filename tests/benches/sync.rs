@@ -69,7 +69,10 @@ use mystery_buyer_server::{
     },
     with_conn,
 };
-use mystery_buyer_tests::fresh_postgres_database;
+use mystery_buyer_tests::{
+    bench::{client_runtime, load_average, percentile, server_config, setting, widen},
+    fresh_postgres_database,
+};
 use reqwest::{StatusCode, header::CONTENT_TYPE};
 use sync_protocol::{
     Money, Mutation, Record, Status,
@@ -108,17 +111,6 @@ struct Settings {
     backends: Vec<Which>,
 }
 
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("{name} must be a positive number, not {v:?}")),
-        _ => Ok(default),
-    }
-}
-
 impl Settings {
     fn from_env() -> Result<Self> {
         let backends = std::env::var("MB_BENCH_BACKENDS")
@@ -131,8 +123,8 @@ impl Settings {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            devices: env_number("MB_BENCH_DEVICES", 1000)?,
-            concurrency: env_number("MB_BENCH_CONCURRENCY", 4)?,
+            devices: setting("MB_BENCH_DEVICES", 1000)?,
+            concurrency: setting("MB_BENCH_CONCURRENCY", 4)?,
             backends,
         })
     }
@@ -152,11 +144,7 @@ fn main() -> Result<()> {
     }
     // The client side (devices and the baseline's dispatcher) gets two
     // threads; the server runs its own HTTP workers and blocking pool.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let runtime = client_runtime()?;
     runtime.block_on(run(settings))
 }
 
@@ -220,17 +208,6 @@ impl Measured {
     }
 }
 
-/// Nearest-rank percentile, in milliseconds.
-fn percentile(samples: &[Duration], p: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_unstable();
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1000.0
-}
-
 fn table(settings: &Settings, rows: &[(Which, Measured, Measured)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -270,45 +247,13 @@ fn table(settings: &Settings, rows: &[(Which, Measured, Measured)]) -> String {
     out
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| {
-            let parts: Vec<&str> = l.split_whitespace().take(3).collect();
-            (parts.len() == 3).then(|| parts.join(" "))
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 // --- configuration and setup ----------------------------------------------------
 
-/// The server's configuration for `which`, in `dir`: its defaults, then any
-/// `MB_*` setting from the environment, then where the data goes.
+/// The server's configuration for `which`, in `dir`: its defaults, then
+/// any `MB_*` setting from the environment, then where the data goes.
 fn config(which: Which, dir: &Path) -> Result<Config> {
-    let owned = ["MB_DATABASE_URL", "MB_DATA_DIR", "MB_LISTEN"];
-    let mut pairs: Vec<(String, String)> = vec![
-        // Far longer than a run: no token may expire mid-way.
-        ("MB_ACCESS_TOKEN_SECS".into(), "86400".into()),
-    ];
-    pairs.extend(std::env::vars().filter(|(k, _)| {
-        k.starts_with("MB_")
-            && !k.starts_with("MB_TEST_")
-            && !k.starts_with("MB_BENCH_")
-            && !owned.contains(&k.as_str())
-    }));
-    pairs.push((
-        "MB_DATA_DIR".into(),
-        dir.join("data").to_string_lossy().into_owned(),
-    ));
-    pairs.push(("MB_LISTEN".into(), "127.0.0.1:0".into()));
-    if which == Which::Postgres {
-        pairs.push(("MB_DATABASE_URL".into(), fresh_postgres_database()));
-    }
-    let pairs: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    Config::load_from(None, &pairs).context("bench configuration")
+    let url = (which == Which::Postgres).then(fresh_postgres_database);
+    server_config(dir, url, &[])
 }
 
 fn now_us() -> i64 {
@@ -908,11 +853,8 @@ async fn server(which: Which, settings: &Settings) -> Result<Measured> {
         let trace = done.context("device task")??;
         measured.push.extend(trace.push);
         measured.pull.extend(trace.pull);
-        if let Some((start, end)) = trace.push_window {
-            window = Some(match window {
-                None => (start, end),
-                Some((s, e)) => (s.min(start), e.max(end)),
-            });
+        if let Some(pushed) = trace.push_window {
+            widen(&mut window, pushed);
         }
     }
     let (start, end) = window.context("no push was made")?;

@@ -32,7 +32,8 @@ use anyhow::{Context, Result, bail, ensure};
 use bytes::Bytes;
 use mystery_buyer_server::{auth::Role, storage::BlobStore};
 use mystery_buyer_tests::{
-    Backend, TestEnv, TestServer, people::create_users, spawned::SpawnedServer,
+    Backend, TestEnv, TestServer, bench::client_runtime, people::create_users,
+    spawned::SpawnedServer,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -51,11 +52,7 @@ fn main() -> Result<()> {
             bail!("{var} is not set: run `cargo xtask bench uploads`, which starts the services");
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
+    let runtime = client_runtime()?;
     runtime.block_on(run())
 }
 

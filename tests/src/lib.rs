@@ -16,6 +16,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub mod bench;
 pub mod people;
 pub mod spawned;
 pub mod sync;

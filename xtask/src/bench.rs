@@ -1,6 +1,7 @@
-//! `cargo xtask bench [sync|uploads]`: a benchmark on a fresh machine in
-//! one command. `sync` (the default) installs and starts PostgreSQL only and
-//! runs `cargo bench -p mystery-buyer-tests --bench sync`; `uploads` starts
+//! `cargo xtask bench [sync|uploads|custody]`: a benchmark on a fresh
+//! machine in one command. `sync` (the default) and `custody` install and
+//! start PostgreSQL only and run `cargo bench -p mystery-buyer-tests
+//! --bench sync` (or `custody`); `uploads` starts
 //! every test service (it needs Garage), builds the release server binary
 //! the benchmark spawns, and runs `--bench uploads`. The services stop
 //! however it ends. `MB_BENCH_*` and `MB_*` variables reach the benchmark.
@@ -18,10 +19,10 @@ use crate::test::{exit_code, workspace_root};
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let which = match args {
         [] => "sync",
-        [one] if one == "sync" || one == "uploads" => one.as_str(),
+        [one] if ["sync", "uploads", "custody"].contains(&one.as_str()) => one.as_str(),
         _ => bail!(
-            "`bench` takes `sync` or `uploads`; set MB_BENCH_* variables to change a \
-             benchmark's size (see BENCHMARKS.md)"
+            "`bench` takes `sync`, `uploads` or `custody`; set MB_BENCH_* variables to change \
+             a benchmark's size (see BENCHMARKS.md)"
         ),
     };
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
@@ -29,7 +30,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         _ => cache_dir()?.join("target"),
     };
     let mut env: Vec<(&str, OsString)> = vec![("CARGO_TARGET_DIR", target_dir.into())];
-    let services: Box<dyn std::any::Any> = if which == "sync" {
+    let services: Box<dyn std::any::Any> = if which != "uploads" {
         PostgresOnly::install()?;
         let postgres = PostgresOnly::start()
             .context("PostgreSQL did not start, so the benchmark cannot run")?;

@@ -2,7 +2,7 @@
 //!
 //! `test` installs and starts every service the tests need, runs all tests and
 //! stops the services again; `services` starts them for running tests by hand;
-//! `bench` starts PostgreSQL and runs the sync benchmark.
+//! `bench` starts what a benchmark needs and runs it.
 //! A service that cannot be started is an error, never a silently skipped test.
 
 mod bench;
@@ -30,6 +30,8 @@ commands:
                           MB_BENCH_* variables, see BENCHMARKS.md
   bench uploads           start the services (Garage), build the release
                           server and run the upload benchmark
+  bench custody           start PostgreSQL and run the relay-scan benchmark,
+                          custody log on against left out
 ";
 
 fn main() -> ExitCode {

@@ -259,6 +259,7 @@ pub async fn scan(
     id: web::Path<String>,
     body: Deferred<web::Json<ScanInput>>,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::RelayOperator])?; // the role before the body: others get 403, not 400
     let body = body?.into_inner();
     let id = id.into_inner();
     let now = now(&state);
@@ -361,6 +362,7 @@ pub async fn seal(
     path: web::Path<(String, String)>,
     body: Deferred<web::Json<SealInput>>,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::RelayOperator])?; // the role before the body: others get 403, not 400
     let body = body?.into_inner();
     let (id, sample) = path.into_inner();
     let now = now(&state);
@@ -388,6 +390,7 @@ pub async fn forward(
     path: web::Path<(String, String)>,
     body: Deferred<web::Json<ForwardInput>>,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::RelayOperator])?; // the role before the body: others get 403, not 400
     let body = body?.into_inner();
     let (id, sample) = path.into_inner();
     let now = now(&state);
@@ -481,6 +484,7 @@ pub async fn station_exception(
     path: web::Path<(String, String)>,
     body: Deferred<web::Json<ReportInput>>,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::RelayOperator])?; // the role before the body: others get 403, not 400
     let body = body?.into_inner();
     let (id, sample) = path.into_inner();
     let now = now(&state);
@@ -584,6 +588,7 @@ pub async fn record_result(
     path: web::Path<(String, String)>,
     body: Deferred<web::Json<ResultInput>>,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::LabInspector])?; // the role before the body: others get 403, not 400
     let body = body?.into_inner();
     let (id, sample) = path.into_inner();
     let now = now(&state);
@@ -615,6 +620,7 @@ pub async fn upload_report(
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::LabInspector])?; // the role before the body: others get 403, not 415
     let (id, sample) = path.into_inner();
     let media = req
         .headers()
@@ -765,6 +771,7 @@ pub async fn lab_exception(
     path: web::Path<(String, String)>,
     body: Deferred<web::Json<ReportInput>>,
 ) -> actix_web::Result<HttpResponse> {
+    actor.require(&[Role::LabInspector])?; // the role before the body: others get 403, not 400
     let body = body?.into_inner();
     let (id, sample) = path.into_inner();
     let now = now(&state);

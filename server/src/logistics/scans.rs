@@ -96,12 +96,13 @@ fn check_input(input: &ScanInput, now: Micros) -> Result<(codes::Scanned, Micros
 }
 
 /// What a scan came to, for the station.
-// Made once per scan and turned into a view at once: boxing the parcel
-// would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 pub enum Scanned {
     /// Matched: the parcel and what to do with it.
-    Matched { scan: ScanRow, parcel: ParcelRow },
+    Matched {
+        scan: ScanRow,
+        // Boxed: a parcel row is much larger than a waiting scan.
+        parcel: Box<ParcelRow>,
+    },
     /// No parcel matches yet: hold it.
     Waiting(ScanRow),
 }
@@ -153,7 +154,10 @@ pub fn record(
     let outcome = match find_parcel(conn, station, &scanned)? {
         Some(parcel) => {
             let parcel = arrive(conn, now, parcel, &row, touched)?;
-            Scanned::Matched { scan: row, parcel }
+            Scanned::Matched {
+                scan: row,
+                parcel: Box::new(parcel),
+            }
         }
         None => {
             station_sync::scan_waiting(conn, now, &row, touched)?;
@@ -177,7 +181,10 @@ pub fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
         Some(task) => {
             let parcel = db::logistics::find_parcel(conn, task)?
                 .ok_or_else(|| ApiError::Internal(format!("scan {} lost its parcel", scan.id)))?;
-            Ok(Scanned::Matched { scan, parcel })
+            Ok(Scanned::Matched {
+                scan,
+                parcel: Box::new(parcel),
+            })
         }
         None => Ok(Scanned::Waiting(scan)),
     }

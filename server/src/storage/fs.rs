@@ -242,7 +242,7 @@ impl BlobStore for FsStore {
     ) -> BoxFuture<'a, Result<PartInfo, StorageError>> {
         Box::pin(async move {
             check_part_number(number)?;
-            super::retry_part(number, || async {
+            super::retry_part(number, super::part_attempts(&*body), || async {
                 let dir = self.open_upload(key, upload_id).await?;
                 let (temp, sha) = self.write_temp(body.stream(), body.len()).await?;
                 self.install(&temp, &dir.join(format!("{number:05}.part")))

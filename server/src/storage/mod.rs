@@ -109,12 +109,18 @@ pub struct MultipartInfo {
     pub upload_id: String,
 }
 
-/// A part body that can be streamed again when an attempt fails.
+/// A part body, streamed again when an attempt fails.
 pub trait PartSource: Send + Sync {
     fn len(&self) -> u64;
     fn stream(&self) -> ByteStream;
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// False for a body that can be streamed only once (its bytes are
+    /// passed on as they arrive): the store then makes a single attempt and
+    /// the caller retries from its own copy.
+    fn replayable(&self) -> bool {
+        true
     }
 }
 
@@ -160,11 +166,20 @@ pub enum StorageError {
 /// Attempts per part before the error is returned (the upload stays alive).
 pub(crate) const PART_ATTEMPTS: u32 = 4;
 
-/// Runs one part upload up to [`PART_ATTEMPTS`] times with a growing pause.
+/// The attempts `body` allows: one if it cannot be streamed again.
+pub(crate) fn part_attempts(body: &dyn PartSource) -> u32 {
+    if body.replayable() { PART_ATTEMPTS } else { 1 }
+}
+
+/// Runs one part upload up to `attempts` times with a growing pause.
 /// A missing upload, a bad key, a refused request or a source of the wrong
 /// length will not change on retry; everything else (a broken body stream, a dropped connection) may.
 /// Never aborts the multipart upload: the caller decides that.
-pub(crate) async fn retry_part<F, Fut>(number: u32, mut once: F) -> Result<PartInfo, StorageError>
+pub(crate) async fn retry_part<F, Fut>(
+    number: u32,
+    attempts: u32,
+    mut once: F,
+) -> Result<PartInfo, StorageError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<PartInfo, StorageError>>,
@@ -182,7 +197,7 @@ where
                         | StorageError::ShortBody { .. }
                         | StorageError::LongBody { .. }
                 );
-                if final_error || attempt >= PART_ATTEMPTS {
+                if final_error || attempt >= attempts {
                     return Err(e);
                 }
                 tracing::warn!(part = number, attempt, error = %e, "part upload failed; retrying");

@@ -432,7 +432,7 @@ impl BlobStore for S3Store {
     ) -> BoxFuture<'a, Result<PartInfo, StorageError>> {
         Box::pin(async move {
             let full = self.full_key(key)?;
-            super::retry_part(number, || async {
+            super::retry_part(number, super::part_attempts(&*body), || async {
                 self.put_part_once(&full, upload_id, number, &*body).await
             })
             .await

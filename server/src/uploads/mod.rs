@@ -170,6 +170,10 @@ pub struct Uploads {
     /// Where S3 parts are spooled on local disk while they gather.
     pub spool_dir: std::path::PathBuf,
     pub media: finish::MediaSettings,
+    /// Where a part streamed during a PATCH is sent from: the runtime that
+    /// made these `Uploads` (the server's multi-threaded one), so the part
+    /// goes out on another core while the HTTP worker takes in the body.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Uploads {
@@ -186,6 +190,7 @@ impl Uploads {
             limits: Limits::from_config(config),
             spool_dir: config.data_dir.join("spool"),
             media: finish::MediaSettings::from_config(config),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -439,7 +444,8 @@ where
     }
 
     let token = uuid::Uuid::new_v4().to_string();
-    let mut lock = Lock::take(u, id, &token).await?;
+    let remote = u.store.local_path(&data_key(id)).is_none();
+    let mut lock = Lock::take(u, id, &token, remote).await?;
     // Another PATCH may have committed between the first read and the lock:
     // the offset is checked again under the lock, or its bytes would land
     // after that PATCH's instead of where the client meant them.
@@ -481,20 +487,34 @@ pub(crate) struct Lock {
     pub token: String,
     /// The row as it was when the lock was taken.
     pub row: UploadRow,
+    /// The parts and pieces recorded when the lock was taken, if asked for
+    /// (read in the same transaction, to save a round trip per PATCH).
+    pub recorded: Option<(Vec<rows::PartRow>, Vec<rows::PieceRow>)>,
     renewed_at: std::time::Instant,
 }
 
 impl Lock {
-    async fn take(u: &Uploads, id: &str, token: &str) -> Result<Self, UploadError> {
+    async fn take(
+        u: &Uploads,
+        id: &str,
+        token: &str,
+        with_parts: bool,
+    ) -> Result<Self, UploadError> {
         let now = u.now();
         let until = now + u.limits.lease().num_microseconds().unwrap_or(i64::MAX / 4);
         let (i, t) = (id.to_string(), token.to_string());
-        let row =
+        let (row, recorded) =
             u.db.write(move |conn| {
                 if !rows::try_lock(conn, &i, &t, now, until)? {
                     return Err(UploadError::Busy);
                 }
-                rows::find(conn, &i)?.ok_or(UploadError::NotFound)
+                let row = rows::find(conn, &i)?.ok_or(UploadError::NotFound)?;
+                let recorded = if with_parts {
+                    Some((rows::parts(conn, &i)?, rows::pieces(conn, &i)?))
+                } else {
+                    None
+                };
+                Ok((row, recorded))
             })
             .await?;
         Ok(Self {
@@ -502,6 +522,7 @@ impl Lock {
             id: id.to_string(),
             token: token.to_string(),
             row,
+            recorded,
             renewed_at: std::time::Instant::now(),
         })
     }
@@ -552,7 +573,7 @@ pub async fn terminate(u: &Uploads, owner: &str, id: &str) -> Result<(), UploadE
         });
     }
     let token = uuid::Uuid::new_v4().to_string();
-    let lock = Lock::take(u, id, &token).await?;
+    let lock = Lock::take(u, id, &token, false).await?;
     sweep::release_storage(u, &lock.row).await?;
     let (i, now) = (id.to_string(), u.now());
     u.db.write(move |conn| {

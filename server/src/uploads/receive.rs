@@ -1,20 +1,26 @@
 //! One PATCH body into storage. On the filesystem store the bytes are
 //! appended to the upload's file and fsynced before the offset moves. On S3
-//! they are spooled to local disk and sent as multipart parts of at least
-//! 5 MiB; what is left at the end of a PATCH (under 5 MiB) is stored as a
-//! small piece object beside the upload, recorded in the database, and
-//! joined into the next part by whichever instance takes the next PATCH.
+//! they are sent as multipart parts of at least 5 MiB, while the body
+//! arrives when its length is known, and also spooled to local disk so a
+//! failed part is sent again from there; what is left at the end of a PATCH
+//! (under 5 MiB) is stored as a small piece object beside the upload,
+//! recorded in the database, and joined into the next part by whichever
+//! instance takes the next PATCH. Nothing is recorded, and the offset does
+//! not move, until the PATCH commits.
 
 use std::{
     io::SeekFrom,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{Stream, StreamExt, future::BoxFuture, stream};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::{
+    io::{AsyncSeekExt, AsyncWriteExt, BufWriter},
+    sync::mpsc,
+};
 
 use super::{
     Chunk, Lock, UploadError, UploadStatus, data_key, hash::RunningHash, next_chunk, tus,
@@ -30,7 +36,8 @@ use crate::{
 
 /// S3's smallest non-final part.
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
-/// A part is sent as soon as this much has gathered within one PATCH.
+/// The size of a part cut from a longer PATCH (a body of unknown length
+/// sends a part as soon as this much has gathered).
 pub const PART_TARGET: u64 = 8 * 1024 * 1024;
 /// The write buffer in front of a file: the memory a PATCH holds.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -67,7 +74,7 @@ where
     let key = data_key(&lock.id);
     let mut sink = match u.store.local_path(&key) {
         Some(path) => Sink::File(FileSink::open(path, start).await?),
-        None => Sink::Parts(PartSink::open(u, lock, start).await?),
+        None => Sink::Parts(PartSink::open(u, lock, start, length, chunk.content_length).await?),
     };
 
     let mut received = 0u64;
@@ -90,7 +97,7 @@ where
                 if let Some((h, _)) = &mut check {
                     h.update(&bytes);
                 }
-                if let Err(e) = sink.write(&bytes, lock).await {
+                if let Err(e) = sink.write(bytes, lock).await {
                     sink.discard().await;
                     return Err(e);
                 }
@@ -243,10 +250,10 @@ enum Sink {
 }
 
 impl Sink {
-    async fn write(&mut self, bytes: &[u8], lock: &mut Lock) -> Result<(), UploadError> {
+    async fn write(&mut self, bytes: Bytes, lock: &mut Lock) -> Result<(), UploadError> {
         match self {
             Sink::File(f) => {
-                f.file.write_all(bytes).await.map_err(StorageError::Io)?;
+                f.file.write_all(&bytes).await.map_err(StorageError::Io)?;
                 lock.keep().await
             }
             Sink::Parts(p) => p.write(bytes, lock).await,
@@ -258,7 +265,7 @@ impl Sink {
             Sink::File(f) => f.discard().await,
             // The spool file goes with the sink; a part already sent under
             // a number is replaced when that number is sent again.
-            Sink::Parts(_) => {}
+            Sink::Parts(mut p) => p.abandon().await,
         }
     }
 
@@ -330,12 +337,16 @@ impl FileSink {
     }
 }
 
-/// Gathers a PATCH's bytes into S3 parts.
+/// Gathers a PATCH's bytes into S3 parts. When the client announced the
+/// body's length, each part's size is known before its first byte arrives,
+/// so the part is sent while the body comes in (see [`Streaming`]);
+/// otherwise the bytes gather in the spool and go out as a part once
+/// `PART_TARGET` is reached or the PATCH ends.
 struct PartSink {
     store: Arc<dyn BlobStore>,
+    runtime: Option<tokio::runtime::Handle>,
     id: String,
     key: String,
-    spool_dir: PathBuf,
     multipart: Option<String>,
     created_multipart: bool,
     /// Parts recorded by earlier PATCHes.
@@ -346,117 +357,333 @@ struct PartSink {
     spool: Spool,
     next_number: i32,
     stored: Stored,
+    /// The body's bytes still to come if it arrives whole, when its length
+    /// was announced (Content-Length).
+    announced: Option<u64>,
+    /// The announced body ends the upload (its last part may be small).
+    ends_upload: bool,
+    streaming: Option<Streaming>,
 }
 
-/// Bytes on local disk waiting to be a part or a piece.
+/// Body chunks in flight between a PATCH and its streamed part: with the
+/// spool's write buffer, what an upload holds in memory (never a part).
+const FEED_CHUNKS: usize = 4;
+
+/// A part sent to S3 while its bytes arrive. Its size is fixed when it
+/// starts (UploadPart needs its Content-Length). Every byte also goes to the
+/// spool, so a failed attempt is sent again from there; a part whose bytes
+/// stop coming (the body ended early, the PATCH failed) is abandoned: its
+/// request fails on the short body, nothing is recorded, and its number is
+/// used again by the part that takes those bytes later. The parts recorded
+/// in the database stay the only ones that count.
+struct Streaming {
+    size: u64,
+    /// `None` once every byte was passed on, or the request stopped taking
+    /// them (it failed; finishing the part finds out why).
+    feed: Option<mpsc::Sender<Bytes>>,
+    request: PartRequest,
+}
+
+impl Streaming {
+    async fn feed(&mut self, bytes: Bytes) {
+        if let Some(feed) = &self.feed
+            && feed.send(bytes).await.is_err()
+        {
+            self.feed = None;
+        }
+    }
+}
+
+/// A part upload running on its own task; dropping it cancels the request.
+struct PartRequest(tokio::task::JoinHandle<Result<(PartInfo, String), StorageError>>);
+
+impl Drop for PartRequest {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The size of the next part when `ahead` bytes (carried pieces and the
+/// rest of the announced body) will follow: `PART_TARGET` while enough
+/// remains for another full part after it, else all of it; `None` when what
+/// follows is too small for a part that is not the last (it becomes a piece).
+fn next_part_size(ahead: u64, ends_upload: bool) -> Option<u64> {
+    if ahead >= PART_TARGET + MIN_PART {
+        Some(PART_TARGET)
+    } else if ahead >= MIN_PART || (ends_upload && ahead > 0) {
+        Some(ahead)
+    } else {
+        None
+    }
+}
+
+/// Bytes on local disk waiting to be a part or a piece; for a streamed
+/// part only a copy to send again if its request fails, so it is never
+/// fsynced (nothing counts a byte until it is in the store).
 struct Spool {
-    file: BufWriter<tokio::fs::File>,
-    path: tempfile::TempPath,
+    dir: PathBuf,
+    /// Made at the first byte, so a part that ends with the body leaves no
+    /// empty file to make and remove.
+    file: Option<(BufWriter<tokio::fs::File>, tempfile::TempPath)>,
     len: u64,
     /// The upload offset of its first byte.
     start: u64,
 }
 
 impl Spool {
-    async fn new(dir: &PathBuf, start: u64) -> Result<Self, UploadError> {
+    fn new(dir: &Path, start: u64) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            file: None,
+            len: 0,
+            start,
+        }
+    }
+
+    /// The spool that takes the bytes after this one's.
+    fn next(&self) -> Self {
+        Self::new(&self.dir, self.start + self.len)
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
+        let (file, _) = match &mut self.file {
+            Some(open) => open,
+            None => self.file.insert(Self::create(&self.dir).await?),
+        };
+        file.write_all(bytes).await.map_err(StorageError::Io)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The file with every byte written to it, to be read back.
+    async fn flushed(&mut self) -> Result<PathBuf, UploadError> {
+        let (file, path) = match &mut self.file {
+            Some(open) => open,
+            None => self.file.insert(Self::create(&self.dir).await?),
+        };
+        file.flush().await.map_err(StorageError::Io)?;
+        Ok(path.to_path_buf())
+    }
+
+    async fn create(
+        dir: &Path,
+    ) -> Result<(BufWriter<tokio::fs::File>, tempfile::TempPath), UploadError> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(StorageError::Io)?;
-        let dir = dir.clone();
+        let dir = dir.to_path_buf();
         let named = tokio::task::spawn_blocking(move || tempfile::NamedTempFile::new_in(dir))
             .await
             .map_err(|e| StorageError::Io(std::io::Error::other(e.to_string())))?
             .map_err(StorageError::Io)?;
         let (file, path) = named.into_parts();
-        Ok(Self {
-            file: BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file)),
+        Ok((
+            BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file)),
             path,
-            len: 0,
-            start,
-        })
+        ))
     }
 }
 
+fn part_number(number: i32) -> u32 {
+    u32::try_from(number).unwrap_or(u32::MAX)
+}
+
 impl PartSink {
-    async fn open(u: &super::Uploads, lock: &Lock, start: u64) -> Result<Box<Self>, UploadError> {
-        let id = lock.id.clone();
-        let (earlier_parts, carried) = u
-            .db
-            .read(move |conn| Ok::<_, DbError>((rows::parts(conn, &id)?, rows::pieces(conn, &id)?)))
-            .await?;
+    async fn open(
+        u: &super::Uploads,
+        lock: &mut Lock,
+        start: u64,
+        length: Option<u64>,
+        announced: Option<u64>,
+    ) -> Result<Box<Self>, UploadError> {
+        let (earlier_parts, carried) = match lock.recorded.take() {
+            Some(recorded) => recorded,
+            None => {
+                let id = lock.id.clone();
+                u.db.read(move |conn| {
+                    Ok::<_, DbError>((rows::parts(conn, &id)?, rows::pieces(conn, &id)?))
+                })
+                .await?
+            }
+        };
         let carried_len = carried.iter().map(|p| p.size as u64).sum();
-        let spool_start = start;
+        let announced = announced.filter(|&n| n > 0);
         Ok(Box::new(Self {
             store: Arc::clone(&u.store),
+            runtime: u.runtime.clone(),
             id: lock.id.clone(),
             key: data_key(&lock.id),
-            spool_dir: u.spool_dir.clone(),
             multipart: lock.row.multipart_id.clone(),
             created_multipart: false,
             next_number: earlier_parts.last().map_or(1, |p| p.number + 1),
             earlier_parts,
             carried,
             carried_len,
-            spool: Spool::new(&u.spool_dir, spool_start).await?,
+            spool: Spool::new(&u.spool_dir, start),
             stored: Stored::default(),
+            ends_upload: announced.is_some_and(|n| length == Some(start + n)),
+            announced,
+            streaming: None,
         }))
     }
 
-    async fn write(&mut self, bytes: &[u8], lock: &mut Lock) -> Result<(), UploadError> {
-        self.spool
-            .file
-            .write_all(bytes)
-            .await
-            .map_err(StorageError::Io)?;
-        self.spool.len += bytes.len() as u64;
-        if self.carried_len + self.spool.len >= PART_TARGET {
-            self.send_part(lock).await?;
+    async fn write(&mut self, mut bytes: Bytes, lock: &mut Lock) -> Result<(), UploadError> {
+        while !bytes.is_empty() {
+            if self.streaming.is_none() && self.spool.len == 0 {
+                self.start_streaming(lock).await?;
+            }
+            let pending = self.carried_len + self.spool.len;
+            let take = match &self.streaming {
+                Some(s) => (s.size - pending).min(bytes.len() as u64) as usize,
+                None => bytes.len(),
+            };
+            let now = bytes.split_to(take);
+            self.spool.write(&now).await?;
+            self.announced = self.announced.map(|n| n.saturating_sub(take as u64));
+            let pending = self.carried_len + self.spool.len;
+            match &mut self.streaming {
+                Some(s) => {
+                    s.feed(now).await;
+                    if pending == s.size {
+                        self.finish_streaming(lock).await?;
+                    }
+                }
+                None if pending >= PART_TARGET => self.send_part(lock).await?,
+                None => {}
+            }
         }
         lock.keep().await
     }
 
+    /// The multipart upload, created (and recorded under the lease) by the
+    /// first part of the upload.
+    async fn multipart(&mut self, lock: &Lock) -> Result<String, UploadError> {
+        if let Some(m) = &self.multipart {
+            return Ok(m.clone());
+        }
+        let m = self.store.create_multipart(&self.key).await?;
+        let (i, t, mm) = (lock.id.clone(), lock.token.clone(), m.clone());
+        let recorded = lock
+            .u
+            .db
+            .write(move |conn| rows::set_multipart(conn, &i, &t, &mm).map_err(DbError::from))
+            .await?;
+        if !recorded {
+            let _ = self.store.abort_multipart(&self.key, &m).await;
+            return Err(UploadError::Busy);
+        }
+        self.multipart = Some(m.clone());
+        self.created_multipart = true;
+        Ok(m)
+    }
+
+    /// Starts sending the next part while its bytes arrive, if its size is
+    /// known now.
+    async fn start_streaming(&mut self, lock: &Lock) -> Result<(), UploadError> {
+        // Nothing more announced (a body longer than its Content-Length
+        // would be refused by the HTTP layer): the bytes gather as before.
+        let Some(size) = self
+            .announced
+            .filter(|&n| n > 0)
+            .and_then(|n| next_part_size(self.carried_len + n, self.ends_upload))
+        else {
+            return Ok(());
+        };
+        let multipart = self.multipart(lock).await?;
+        let (feed, fed) = mpsc::channel(FEED_CHUNKS);
+        let body = Arc::new(StreamedBody {
+            pieces: self.pieces(),
+            len: size,
+            fed: Mutex::new(Some(fed)),
+            hash: PartHash::default(),
+        });
+        let (store, key, number) = (
+            Arc::clone(&self.store),
+            self.key.clone(),
+            part_number(self.next_number),
+        );
+        let request = async move {
+            let info = store
+                .upload_part(&key, &multipart, number, body.clone())
+                .await?;
+            Ok((info, body.hash.hex()))
+        };
+        let request = match &self.runtime {
+            Some(runtime) => runtime.spawn(request),
+            None => tokio::spawn(request),
+        };
+        self.streaming = Some(Streaming {
+            size,
+            feed: Some(feed),
+            request: PartRequest(request),
+        });
+        Ok(())
+    }
+
+    /// Every byte of the streamed part arrived: waits for its answer, and
+    /// sends it again from the spool if it failed.
+    async fn finish_streaming(&mut self, lock: &mut Lock) -> Result<(), UploadError> {
+        let Some(mut s) = self.streaming.take() else {
+            return Ok(());
+        };
+        s.feed = None;
+        let failed = match (&mut s.request.0).await {
+            Ok(Ok((info, sha256))) => return self.part_sent(info, sha256, lock).await,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(part = self.next_number, error = %failed, "a part sent while it arrived failed; sending it again from the spool");
+        self.send_part(lock).await
+    }
+
+    /// Stops a streamed part whose bytes will not all arrive, and waits
+    /// until its request is over, so the next attempt at its number cannot
+    /// race it.
+    async fn abandon(&mut self) {
+        if let Some(mut s) = self.streaming.take() {
+            s.feed = None;
+            s.request.0.abort();
+            let _ = (&mut s.request.0).await;
+        }
+    }
+
+    fn pieces(&self) -> Pieces {
+        Pieces {
+            store: Arc::clone(&self.store),
+            keys: self.carried.iter().map(|p| p.storage_key.clone()).collect(),
+            len: self.carried_len,
+        }
+    }
+
     /// Sends the carried pieces and the spool as the next part.
     async fn send_part(&mut self, lock: &mut Lock) -> Result<(), UploadError> {
-        let multipart = match &self.multipart {
-            Some(m) => m.clone(),
-            None => {
-                let m = self.store.create_multipart(&self.key).await?;
-                let (i, t, mm) = (lock.id.clone(), lock.token.clone(), m.clone());
-                let recorded = lock
-                    .u
-                    .db
-                    .write(move |conn| {
-                        rows::set_multipart(conn, &i, &t, &mm).map_err(DbError::from)
-                    })
-                    .await?;
-                if !recorded {
-                    let _ = self.store.abort_multipart(&self.key, &m).await;
-                    return Err(UploadError::Busy);
-                }
-                self.multipart = Some(m.clone());
-                self.created_multipart = true;
-                m
-            }
-        };
-        self.spool.file.flush().await.map_err(StorageError::Io)?;
+        let multipart = self.multipart(lock).await?;
         let body = Arc::new(PartBody {
-            store: Arc::clone(&self.store),
-            pieces: self.carried.iter().map(|p| p.storage_key.clone()).collect(),
-            pieces_len: self.carried_len,
-            spool: self.spool.path.to_path_buf(),
+            pieces: self.pieces(),
+            spool: self.spool.flushed().await?,
             spool_len: self.spool.len,
-            hash: Arc::new(Mutex::new(Sha256::new())),
+            hash: PartHash::default(),
         });
-        let number = u32::try_from(self.next_number).unwrap_or(u32::MAX);
         let info = self
             .store
-            .upload_part(&self.key, &multipart, number, body.clone())
+            .upload_part(
+                &self.key,
+                &multipart,
+                part_number(self.next_number),
+                body.clone(),
+            )
             .await?;
-        let sha256 = body
-            .hash
-            .lock()
-            .map(|h| hex::encode(h.clone().finalize()))
-            .unwrap_or_default();
+        self.part_sent(info, body.hash.hex(), lock).await
+    }
+
+    /// Notes a part in the store (recorded when the PATCH commits) and
+    /// starts the next one.
+    async fn part_sent(
+        &mut self,
+        info: PartInfo,
+        sha256: String,
+        lock: &mut Lock,
+    ) -> Result<(), UploadError> {
         self.stored.parts.push(PartRow {
             upload_id: self.id.clone(),
             number: self.next_number,
@@ -467,12 +694,14 @@ impl PartSink {
         self.next_number += 1;
         self.stored.consumed.append(&mut self.carried);
         self.carried_len = 0;
-        let next_start = self.spool.start + self.spool.len;
-        self.spool = Spool::new(&self.spool_dir, next_start).await?;
+        self.spool = self.spool.next();
         lock.keep().await
     }
 
     async fn commit(mut self, completed: bool, lock: &mut Lock) -> Result<Stored, UploadError> {
+        // A part still streaming did not get all its bytes (the body ended
+        // early): what did arrive is in the spool and is stored as below.
+        self.abandon().await;
         let pending = self.carried_len + self.spool.len;
         if completed {
             if pending > 0 {
@@ -483,7 +712,7 @@ impl PartSink {
                 .iter()
                 .chain(&self.stored.parts)
                 .map(|p| PartInfo {
-                    number: u32::try_from(p.number).unwrap_or(u32::MAX),
+                    number: part_number(p.number),
                     etag: p.etag.clone(),
                     size: p.size as u64,
                 })
@@ -500,14 +729,14 @@ impl PartSink {
         } else if pending >= MIN_PART {
             self.send_part(lock).await?;
         } else if self.spool.len > 0 {
-            self.spool.file.flush().await.map_err(StorageError::Io)?;
+            let spool = self.spool.flushed().await?;
             let key = format!(
                 "{}piece-{}-{}",
                 upload_prefix(&self.id),
                 self.spool.start,
                 hex::encode(rand::random::<[u8; 4]>())
             );
-            let file = tokio::fs::File::open(&self.spool.path)
+            let file = tokio::fs::File::open(&spool)
                 .await
                 .map_err(StorageError::Io)?;
             let body: ByteStream = Box::pin(tokio_util::io::ReaderStream::new(file));
@@ -526,73 +755,161 @@ impl PartSink {
     }
 }
 
-/// One part's bytes: the carried pieces (read back from the store) and the
-/// spool file, streamed again for each attempt.
-struct PartBody {
-    store: Arc<dyn BlobStore>,
-    pieces: Vec<String>,
-    pieces_len: u64,
-    spool: PathBuf,
-    spool_len: u64,
-    /// SHA-256 of the last attempt's bytes.
-    hash: Arc<Mutex<Sha256>>,
-}
+/// The SHA-256 of a part's bytes as its last attempt sent them.
+#[derive(Clone, Default)]
+struct PartHash(Arc<Mutex<Sha256>>);
 
-impl PartSource for PartBody {
-    fn len(&self) -> u64 {
-        self.pieces_len + self.spool_len
-    }
-
-    fn stream(&self) -> ByteStream {
-        if let Ok(mut h) = self.hash.lock() {
+impl PartHash {
+    /// `body`, hashed as it is read (starting over for each attempt).
+    fn over(&self, body: ByteStream) -> ByteStream {
+        if let Ok(mut h) = self.0.lock() {
             *h = Sha256::new();
         }
-        let store = Arc::clone(&self.store);
-        let sources = self
-            .pieces
-            .clone()
-            .into_iter()
-            .map(Some)
-            .chain(std::iter::once(None));
-        let (spool, spool_len) = (self.spool.clone(), self.spool_len);
-        let bodies = stream::iter(sources)
-            .then(move |source| {
-                let store = Arc::clone(&store);
-                let spool = spool.clone();
-                async move {
-                    let body: ByteStream = match source {
-                        Some(key) => match store.get(&key, None).await {
-                            Ok(Some(object)) => object.body,
-                            Ok(None) => Box::pin(stream::once(async move {
-                                Err(std::io::Error::new(
-                                    std::io::ErrorKind::NotFound,
-                                    format!("piece {key} is missing"),
-                                ))
-                            })),
-                            Err(e) => Box::pin(stream::once(async move {
-                                Err(std::io::Error::other(e.to_string()))
-                            })),
-                        },
-                        None => match tokio::fs::File::open(&spool).await {
-                            Ok(file) => {
-                                use tokio::io::AsyncReadExt;
-                                Box::pin(tokio_util::io::ReaderStream::with_capacity(
-                                    file.take(spool_len),
-                                    WRITE_BUFFER,
-                                ))
-                            }
-                            Err(e) => Box::pin(stream::once(async move { Err(e) })),
-                        },
-                    };
-                    body
-                }
-            })
-            .flatten();
-        let hash = Arc::clone(&self.hash);
-        Box::pin(bodies.inspect(move |chunk| {
+        let hash = Arc::clone(&self.0);
+        Box::pin(body.inspect(move |chunk| {
             if let (Ok(bytes), Ok(mut h)) = (chunk, hash.lock()) {
                 h.update(bytes);
             }
         }))
+    }
+
+    fn hex(&self) -> String {
+        self.0
+            .lock()
+            .map(|h| hex::encode(h.clone().finalize()))
+            .unwrap_or_default()
+    }
+}
+
+/// The carried pieces that lead a part, read back from the store.
+struct Pieces {
+    store: Arc<dyn BlobStore>,
+    keys: Vec<String>,
+    len: u64,
+}
+
+impl Pieces {
+    /// The pieces' bytes, then `rest`'s.
+    fn then(&self, rest: BoxFuture<'static, ByteStream>) -> ByteStream {
+        let store = Arc::clone(&self.store);
+        let pieces = stream::iter(self.keys.clone()).then(move |key| {
+            let store = Arc::clone(&store);
+            async move {
+                let body: ByteStream = match store.get(&key, None).await {
+                    Ok(Some(object)) => object.body,
+                    Ok(None) => Box::pin(stream::once(async move {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("piece {key} is missing"),
+                        ))
+                    })),
+                    Err(e) => Box::pin(stream::once(async move {
+                        Err(std::io::Error::other(e.to_string()))
+                    })),
+                };
+                body
+            }
+        });
+        Box::pin(pieces.chain(stream::once(rest)).flatten())
+    }
+}
+
+/// One part's bytes from the spool (after the carried pieces), streamed
+/// again for each attempt.
+struct PartBody {
+    pieces: Pieces,
+    spool: PathBuf,
+    spool_len: u64,
+    hash: PartHash,
+}
+
+impl PartSource for PartBody {
+    fn len(&self) -> u64 {
+        self.pieces.len + self.spool_len
+    }
+
+    fn stream(&self) -> ByteStream {
+        let (spool, spool_len) = (self.spool.clone(), self.spool_len);
+        let rest = Box::pin(async move {
+            let body: ByteStream = match tokio::fs::File::open(&spool).await {
+                Ok(file) => {
+                    use tokio::io::AsyncReadExt;
+                    Box::pin(tokio_util::io::ReaderStream::with_capacity(
+                        file.take(spool_len),
+                        WRITE_BUFFER,
+                    ))
+                }
+                Err(e) => Box::pin(stream::once(async move { Err(e) })),
+            };
+            body
+        });
+        self.hash.over(self.pieces.then(rest))
+    }
+}
+
+/// One part's bytes as the PATCH body brings them (after the carried
+/// pieces): streamed once.
+struct StreamedBody {
+    pieces: Pieces,
+    len: u64,
+    fed: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    hash: PartHash,
+}
+
+impl PartSource for StreamedBody {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn replayable(&self) -> bool {
+        false
+    }
+
+    fn stream(&self) -> ByteStream {
+        let fed = self.fed.lock().ok().and_then(|mut f| f.take());
+        let rest = Box::pin(async move {
+            let body: ByteStream = match fed {
+                Some(fed) => Box::pin(stream::unfold(fed, |mut fed| async move {
+                    fed.recv().await.map(|bytes| (Ok(bytes), fed))
+                })),
+                None => Box::pin(stream::once(async {
+                    Err(std::io::Error::other(
+                        "a streamed part cannot be sent twice",
+                    ))
+                })),
+            };
+            body
+        });
+        self.hash.over(self.pieces.then(rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn streamed_parts_are_full_sized_until_the_rest_fits_in_one() {
+        let sizes = |mut ahead: u64, ends: bool| {
+            let mut out = Vec::new();
+            while let Some(size) = next_part_size(ahead, ends) {
+                out.push(size / MIB);
+                ahead -= size;
+                if ahead == 0 {
+                    break;
+                }
+            }
+            (out, ahead / MIB)
+        };
+        assert_eq!(sizes(5 * MIB, false), (vec![5], 0));
+        assert_eq!(sizes(4 * MIB, false), (vec![], 4), "a piece");
+        assert_eq!(sizes(4 * MIB, true), (vec![4], 0), "the last part");
+        assert_eq!(sizes(12 * MIB, false), (vec![12], 0));
+        assert_eq!(sizes(13 * MIB, false), (vec![8, 5], 0));
+        assert_eq!(sizes(20 * MIB, false), (vec![8, 12], 0));
+        assert_eq!(sizes(24 * MIB, true), (vec![8, 8, 8], 0));
+        assert_eq!(sizes(0, true), (vec![], 0));
     }
 }

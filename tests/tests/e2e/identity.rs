@@ -579,6 +579,9 @@ fn access(method: &str, path: &str) -> Option<Access> {
     const VOLUNTEER: &[Role] = &[Role::Volunteer];
     const COORDINATOR: &[Role] = &[Role::Coordinator];
     const SYNCING: &[Role] = &[Role::Volunteer, Role::RelayOperator];
+    const AUDITORS: &[Role] = &[Role::Coordinator, Role::Administrator];
+    const RELAY: &[Role] = &[Role::RelayOperator];
+    const LAB: &[Role] = &[Role::LabInspector];
     Some(match (method, path) {
         ("get", "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json") => Public,
         ("post", "/api/auth/sign-out") => AnyUser,
@@ -629,6 +632,34 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("get", "/api/tasks/{id}/evidence") => Roles(STAFF_INVITERS),
         // Served to staff and the volunteer who recorded it; 404 to others.
         ("get", "/api/evidence/{id}/file" | "/api/evidence/{id}/thumbnail") => AnyUser,
+        // Stations and labs as data: staff read them, administrators keep them.
+        ("get", "/api/stations" | "/api/stations/{id}" | "/api/labs" | "/api/labs/{id}") => {
+            Roles(STAFF_INVITERS)
+        }
+        ("post", "/api/stations" | "/api/labs") => Roles(ADMIN),
+        ("patch", "/api/stations/{id}" | "/api/labs/{id}") => Roles(ADMIN),
+        // A station's own work is its operators'; a lab's its inspectors'
+        // (others of the same role are told the place does not exist).
+        (_, p) if p.starts_with("/api/stations/{id}/") => Roles(RELAY),
+        (_, p) if p.starts_with("/api/labs/{id}/") => Roles(LAB),
+        (
+            "get",
+            "/api/tasks/{id}/parcel"
+            | "/api/tasks/{id}/report"
+            | "/api/campaigns/{id}/parcels"
+            | "/api/campaigns/{id}/exceptions"
+            | "/api/campaigns/{id}/results.csv",
+        ) => Roles(COORDINATOR),
+        (
+            "post",
+            "/api/tasks/{id}/exceptions"
+            | "/api/exceptions/{id}/resolve"
+            | "/api/tasks/{id}/result/publish",
+        ) => Roles(COORDINATOR),
+        (
+            "get",
+            "/api/tasks/{id}/custody" | "/api/samples/{code}/custody" | "/api/custody/checkpoint",
+        ) => Roles(AUDITORS),
         _ => return None,
     })
 }

@@ -595,11 +595,10 @@ async fn idle_uploads_expire_and_the_sweep_leaves_nothing_behind(backend: Backen
 }
 }
 
-/// moto refuses parts under 5 MiB (Garage does not): client chunks of
-/// 1 MiB must still be gathered into valid parts.
+/// A world on SQLite whose blob store is moto (which checks part sizes
+/// and ETags as AWS does).
 #[cfg(feature = "services")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn small_chunks_become_parts_that_moto_accepts() {
+async fn moto_world() -> World {
     use mystery_buyer_tests::{S3Service, s3_settings, s3_store, unique};
     let _bucket = s3_store(S3Service::Moto).await;
     let settings = s3_settings(S3Service::Moto, &unique("uploads-"));
@@ -607,20 +606,42 @@ async fn small_chunks_become_parts_that_moto_accepts() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let w = world_with(Backend::SqliteFs, &pairs).await;
-    let mut v = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
-    let tus = Tus::new(&w.server, &v.person);
-    let file = chat_log(13 * MIB + 5, 6);
+    world_with(Backend::SqliteFs, &pairs).await
+}
+
+/// A chat log of `size` bytes recorded as evidence by `v`'s phone, and an
+/// upload started for it: the file, the evidence id and the upload's path.
+async fn start_chat_log(
+    w: &World,
+    v: &mut Volunteer,
+    size: usize,
+    seed: u64,
+) -> (Vec<u8>, String, String) {
+    let file = chat_log(size, seed);
     let evidence = record_evidence(
         &w.server,
         &w.clock,
-        &mut v,
+        v,
         EvidenceKind::ChatLog,
         &file,
         "text/plain",
     )
     .await;
-    let upload = tus.start(file.len(), &evidence).await;
+    let upload = Tus::new(&w.server, &v.person)
+        .start(file.len(), &evidence)
+        .await;
+    (file, evidence, upload)
+}
+
+/// moto refuses parts under 5 MiB (Garage does not): client chunks of
+/// 1 MiB must still be gathered into valid parts.
+#[cfg(feature = "services")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_chunks_become_parts_that_moto_accepts() {
+    let w = moto_world().await;
+    let mut v = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
+    let tus = Tus::new(&w.server, &v.person);
+    let (file, _, upload) = start_chat_log(&w, &mut v, 13 * MIB + 5, 6).await;
     tus.send_all(&upload, 0, &file, 700 * 1024).await;
     let key = format!("blobs/sha256/{}", sha256_hex(&file));
     assert!(read_blob(&w.services.blobs, &key).await == file);
@@ -974,4 +995,247 @@ async fn a_photo_reused_on_another_task_is_flagged_for_review(backend: Backend) 
     assert_eq!(flagged[0]["task_id"], second.task.as_str());
     assert_ne!(flagged[0]["record_id"], other.as_str());
 }
+}
+
+/// Sends `sent` at `offset` under a Content-Length of `announced`, then
+/// loses the connection after a pause, as a phone losing its signal does;
+/// returns once the server has recorded what arrived (the offset moved).
+async fn patch_cut_short(
+    tus: &Tus<'_>,
+    path: &str,
+    offset: usize,
+    sent: &[u8],
+    announced: usize,
+) -> u64 {
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = sent
+        .chunks(256 * 1024)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::iter(pieces),
+        futures_util::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Err(std::io::Error::other("the signal is lost"))
+        }),
+    );
+    let answer = tus
+        .request(reqwest::Method::PATCH, path)
+        .header("Upload-Offset", offset.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Content-Length", announced.to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    assert!(answer.is_err(), "the body was cut short: {answer:?}");
+    for _ in 0..200 {
+        let now = tus.head(path).await.offset();
+        if now != offset as u64 {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the offset never moved from {offset}");
+}
+
+/// The parts an upload has recorded: (number, size).
+async fn recorded_parts(w: &World, upload: &str) -> Vec<(i32, i64)> {
+    use mystery_buyer_server::db;
+    let id = upload.rsplit('/').next().expect("id").to_string();
+    let parts = w
+        .services
+        .db
+        .read(move |conn| db::uploads::parts(conn, &id).map_err(db::DbError::from))
+        .await
+        .expect("read parts");
+    parts.into_iter().map(|p| (p.number, p.size)).collect()
+}
+
+/// Bodies whose length is announced are sent to the store while they
+/// arrive: a body cut short keeps what arrived (as a part when it is big
+/// enough, else as a piece), a chunk refused by its checksum after its part
+/// was sent leaves no part recorded and the offset where it was, and the
+/// file ends up exact. On S3 the parts are checked too.
+async fn cut_bodies_and_refused_chunks_leave_the_upload_exact(w: &World, s3: bool) {
+    let mut v = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
+    let tus = Tus::new(&w.server, &v.person);
+    let (file, evidence, upload) = start_chat_log(w, &mut v, 20 * MIB + 3, 21).await;
+
+    // 12 MiB announced, 7 arrive: kept, on S3 as part 1 (the number the
+    // abandoned streamed part had).
+    let at = patch_cut_short(&tus, &upload, 0, &file[..7 * MIB], 12 * MIB).await;
+    assert_eq!(at, 7 * MIB as u64, "what arrived is kept");
+    if s3 {
+        assert_eq!(recorded_parts(w, &upload).await, vec![(1, 7 * MIB as i64)]);
+    }
+
+    // 6 MiB of other bytes under the checksum of the right ones: the part
+    // went out while they arrived, but the chunk is refused, nothing is
+    // recorded and the offset stays.
+    let right = &file[7 * MIB..13 * MIB];
+    let sum = STANDARD.encode(Sha256::digest(right));
+    let wrong = chat_log(6 * MIB, 99);
+    let refused = tus
+        .patch_with(&upload, 7 * MIB, &wrong, Some(format!("sha256 {sum}")))
+        .await;
+    assert_eq!(refused.status.as_u16(), 460, "{}", refused.body);
+    assert_eq!(tus.head(&upload).await.offset(), 7 * MIB as u64);
+    if s3 {
+        assert_eq!(recorded_parts(w, &upload).await, vec![(1, 7 * MIB as i64)]);
+    }
+
+    // 6 MiB announced, 2 arrive: too small for a part, kept as a piece.
+    let at = patch_cut_short(&tus, &upload, 7 * MIB, &file[7 * MIB..9 * MIB], 6 * MIB).await;
+    assert_eq!(at, 9 * MIB as u64);
+    if s3 {
+        assert_eq!(recorded_parts(w, &upload).await, vec![(1, 7 * MIB as i64)]);
+        let id = upload.rsplit('/').next().expect("id");
+        let (pieces, _) = stored_under(&w.services.blobs, &uploads::upload_prefix(id)).await;
+        assert_eq!(pieces.len(), 1, "{pieces:?}");
+    }
+
+    // The rest in one PATCH: the piece leads an 8 MiB part, then the last.
+    let last = tus.patch(&upload, 9 * MIB, &file[9 * MIB..]).await;
+    assert_eq!(last.status, StatusCode::NO_CONTENT, "{}", last.body);
+    assert_eq!(last.offset(), file.len() as u64);
+    let key = format!("blobs/sha256/{}", sha256_hex(&file));
+    assert!(
+        read_blob(&w.services.blobs, &key).await == file,
+        "the stored bytes are the file"
+    );
+    let (left, multiparts) = stored_under(&w.services.blobs, "uploads/").await;
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(multiparts, 0);
+    v.phone.pull(&w.server).await;
+    assert_eq!(
+        evidence_on(&v.phone, &evidence).status,
+        EvidenceStatus::Verified
+    );
+}
+
+on_each_backend! {
+/// See [`cut_bodies_and_refused_chunks_leave_the_upload_exact`].
+async fn a_body_cut_mid_part_is_kept_and_a_refused_chunk_leaves_no_part(backend: Backend) {
+    let w = world_with(backend, &[]).await;
+    cut_bodies_and_refused_chunks_leave_the_upload_exact(&w, backend == Backend::PostgresGarage).await;
+}
+}
+
+/// The same on moto, which checks every part's size and ETag as AWS does.
+#[cfg(feature = "services")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_cut_mid_part_leaves_parts_that_moto_accepts() {
+    let w = moto_world().await;
+    cut_bodies_and_refused_chunks_leave_the_upload_exact(&w, true).await;
+}
+
+/// A TCP proxy in front of the S3 store that, once armed, breaks the first
+/// connection to carry more than `after` bytes towards the store: a real
+/// network failure in the middle of a part.
+struct FlakyLink {
+    address: std::net::SocketAddr,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    cuts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyLink {
+    async fn to(upstream: String, after: u64) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let armed = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (a, c) = (Arc::clone(&armed), Arc::clone(&cuts));
+        tokio::spawn(async move {
+            let sent_while_armed = Arc::new(AtomicU64::new(0));
+            while let Ok((client, _)) = listener.accept().await {
+                let (armed, cuts, sent) = (
+                    Arc::clone(&a),
+                    Arc::clone(&c),
+                    Arc::clone(&sent_while_armed),
+                );
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let down = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                    });
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if armed.load(Ordering::SeqCst)
+                            && sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64 > after
+                            && armed.swap(false, Ordering::SeqCst)
+                        {
+                            cuts.fetch_add(1, Ordering::SeqCst);
+                            down.abort();
+                            return; // both halves dropped: the connection breaks
+                        }
+                        if server_write.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_write.shutdown().await;
+                    let _ = down.await;
+                });
+            }
+        });
+        Self {
+            address,
+            armed,
+            cuts,
+        }
+    }
+}
+
+/// A part whose connection to the store breaks half-way is sent again from
+/// the spool: the PATCH still succeeds and the file is exact. The fault is
+/// real (a broken TCP connection to Garage), only its timing is chosen.
+#[cfg(feature = "services")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_part_whose_connection_breaks_is_sent_again_from_the_spool() {
+    use std::sync::atomic::Ordering;
+    let garage = mystery_buyer_tests::service_var("MB_TEST_GARAGE_ENDPOINT");
+    let link = FlakyLink::to(garage.trim_start_matches("http://").to_string(), MIB as u64).await;
+    let endpoint = format!("http://{}", link.address);
+    let w = world_with(
+        Backend::PostgresGarage,
+        &[("MB_S3_ENDPOINT", endpoint.as_str())],
+    )
+    .await;
+    let mut v = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
+    let tus = Tus::new(&w.server, &v.person);
+    let (file, evidence, upload) = start_chat_log(&w, &mut v, 11 * MIB + 7, 31).await;
+
+    link.armed.store(true, Ordering::SeqCst);
+    let first = tus.patch(&upload, 0, &file[..6 * MIB]).await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT, "{}", first.body);
+    assert_eq!(
+        link.cuts.load(Ordering::SeqCst),
+        1,
+        "the part's connection broke once"
+    );
+    assert_eq!(recorded_parts(&w, &upload).await, vec![(1, 6 * MIB as i64)]);
+
+    let last = tus.patch(&upload, 6 * MIB, &file[6 * MIB..]).await;
+    assert_eq!(last.status, StatusCode::NO_CONTENT, "{}", last.body);
+    let key = format!("blobs/sha256/{}", sha256_hex(&file));
+    assert!(
+        read_blob(&w.services.blobs, &key).await == file,
+        "the stored bytes are the file"
+    );
+    v.phone.pull(&w.server).await;
+    assert_eq!(
+        evidence_on(&v.phone, &evidence).status,
+        EvidenceStatus::Verified
+    );
 }
