@@ -15,7 +15,7 @@ use crate::{
     auth::{Actor, Role},
     db::time::to_micros,
     error::{ApiError, Problem},
-    sync::{Touched, devices, pull, push, reviews, tasks},
+    sync::{Touched, devices, events, pull, push, reviews, tasks},
 };
 
 fn require_sync(actor: &Actor) -> Result<(), ApiError> {
@@ -166,10 +166,14 @@ pub async fn events(
         .db
         .read(move |conn| {
             devices::own_device(conn, &user, &query.device_id)?;
-            pull::scopes_of(conn, &user, role)
+            let scopes = pull::scopes_of(conn, &user, role)?;
+            Ok::<_, ApiError>(events::versions_of(conn, &scopes)?)
         })
         .await?;
-    let receivers: Vec<_> = scopes.iter().map(|s| state.hub.subscribe(s)).collect();
+    let receivers: Vec<_> = scopes
+        .iter()
+        .map(|(scope, version)| state.hub.subscribe(scope, *version))
+        .collect();
     let stopping = state.hub.stopping();
     let keepalive = Duration::from_secs(state.config.sync_keepalive_secs);
     const POKE: &[u8] = b"event: poke\ndata: {}\n\n";
