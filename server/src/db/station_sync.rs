@@ -16,7 +16,7 @@ use crate::with_conn;
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = station_records)]
 pub struct StationRecordRow {
-    /// `scan` or `parcel`.
+    /// `station_scan` or `station_parcel`.
     pub kind: String,
     /// A scan's device-made id; a parcel's recipient code.
     pub id: String,

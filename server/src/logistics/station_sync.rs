@@ -20,7 +20,7 @@
 //! scope.
 
 use sync_protocol::{
-    Kind, Record, Rejection,
+    Kind, Mutation, Record, Rejection, Stamp,
     mutations::RecordScan,
     records::{
         Condition, Destination, Instruction, ParcelStage, ScanStatus, StationParcel, StationScan,
@@ -43,16 +43,17 @@ use crate::{
     sync::{Touched, station_scope},
 };
 
-/// Applies `scan.record` pushed by `user_id`'s device: a rejection (the
-/// station is not theirs, the code is no code, the id names another
-/// station's scan) or the scan recorded, matched, logged and synced exactly
-/// as the online API would. The caller has locked the tasks the scan may
-/// match and the custody head (`sync::push`).
+/// Applies `scan.record` pushed by `user_id`'s device, stamped `stamp`: a
+/// rejection (the station is not theirs, the code is no code, the id names
+/// another station's scan) or the scan recorded, matched, logged and synced
+/// exactly as the online API would. The caller has locked the tasks the
+/// scan may match and the custody head (`sync::push`).
 pub fn push_scan(
     conn: &mut Conn,
     now: Micros,
     user_id: &str,
     scan: &RecordScan,
+    stamp: &Stamp,
     touched: &mut Touched,
 ) -> Result<Result<(), Rejection>, ApiError> {
     if !db::logistics::is_operator(conn, &scan.station_id, user_id)? {
@@ -60,6 +61,19 @@ pub fn push_scan(
             "station_not_yours",
             "you do not work at this relay station",
         )));
+    }
+    // The merge rule the device predicted with (insert-only by id), applied
+    // to the scan as it stands: the same scan again changes nothing, an id
+    // used at another station is refused with the device's own code.
+    let existing = match db::logistics::find_scan(conn, &scan.id)? {
+        Some(row) => Some(match scans::outcome_of(conn, row)? {
+            scans::Scanned::Matched { scan, parcel } => scan_record(&scan, Some(&parcel)),
+            scans::Scanned::Waiting(scan) => scan_record(&scan, None),
+        }),
+        None => None,
+    };
+    if let Err(rejection) = Mutation::RecordScan(scan.clone()).apply(existing.as_ref(), stamp) {
+        return Ok(Err(rejection));
     }
     let input = ScanInput {
         id: scan.id.clone(),
@@ -169,7 +183,22 @@ fn write_scan(
     touched: &mut Touched,
 ) -> Result<(), ApiError> {
     let in_scope = parcel.is_none_or(|p| on_shelf(p) && p.station_id == scan.station_id);
-    let record = Record::StationScan(StationScan {
+    let record = scan_record(scan, parcel);
+    let task = parcel.map(|p| p.task_id.as_str());
+    put(
+        conn,
+        now,
+        &record,
+        &scan.station_id,
+        task,
+        in_scope,
+        touched,
+    )
+}
+
+/// A scan as its station's scanner holds it.
+fn scan_record(scan: &ScanRow, parcel: Option<&ParcelRow>) -> Record {
+    Record::StationScan(StationScan {
         id: scan.id.clone(),
         station_id: scan.station_id.clone(),
         code: scan.code.clone(),
@@ -185,17 +214,7 @@ fn write_scan(
         parcel: parcel.map(|p| p.recipient_code.clone()),
         instruction: parcel.map_or(Instruction::Hold, |p| instruction(views::instruction(p))),
         received_at_us: Some(scan.received_at),
-    });
-    let task = parcel.map(|p| p.task_id.as_str());
-    put(
-        conn,
-        now,
-        &record,
-        &scan.station_id,
-        task,
-        in_scope,
-        touched,
-    )
+    })
 }
 
 /// The station's view of a parcel as a synced record.

@@ -300,7 +300,7 @@ fn apply_one(
 ) -> Result<(Outcome, Option<TaskRow>), Failure> {
     let mutation = Mutation::decode(&envelope.name, &envelope.args).map_err(Failure::Refused)?;
     if let Mutation::RecordScan(scan) = &mutation {
-        return match station_sync::push_scan(conn, now, user_id, scan, touched)? {
+        return match station_sync::push_scan(conn, now, user_id, scan, stamp, touched)? {
             Ok(()) => Ok((Outcome::Applied, None)),
             Err(rejection) => Err(Failure::Refused(rejection)),
         };

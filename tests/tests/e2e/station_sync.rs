@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use mystery_buyer_server::{
     auth::Role,
     clock::{Clock, ManualClock},
@@ -558,6 +560,17 @@ async fn the_same_scan_pushed_twice_and_from_two_devices_is_one_scan(backend: Ba
         assert!(scanner.replica.pending().is_empty());
     }
     assert_eq!(received_at_station(&w, &anna.task).await, 1, "one arrival in the custody log");
+
+    // The same id at another station is another scan's id: refused with the
+    // code the scanner's own replica predicts.
+    let mut elsewhere = Device::register(&w.server, &w.operator_b, "scanner at B").await;
+    elsewhere.mutate(now(&w), Mutation::RecordScan(RecordScan {
+        id: id.clone(), station_id: w.station_b.clone(), code: "JD0012345678".into(),
+        condition: Condition::Intact, note: String::new(), photos: Vec::new(),
+        scanned_at_us: now(&w),
+    }));
+    assert_refused(&elsewhere.push(&w.server, now(&w)).await, "scan_id_reused");
+    assert!(elsewhere.pull_json(&w.server).await.is_empty());
     w.server.stop().await;
 }
 }
@@ -580,9 +593,22 @@ async fn a_scan_that_came_first_learns_its_instruction_and_a_forwarded_parcel_le
     assert_eq!((waiting.status, waiting.instruction), (ScanStatus::Waiting, Instruction::Hold));
     assert!(parcels(&scanner).is_empty());
 
+    // The scanner listens for pokes, as the app does while it is open.
+    let events = w.server.url(&format!("/api/sync/events?device_id={}", scanner.replica.device_id()));
+    let response = w.server.http.get(events).bearer_auth(&scanner.token).send().await.expect("stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream();
+    let mut next_event = async || {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next()).await
+            .expect("an event within 10 s").expect("open").expect("bytes");
+        String::from_utf8_lossy(&chunk).into_owned()
+    };
+    assert!(next_event().await.contains("event: poke"), "the first event says the stream is live");
+
     ship(&w, &mut anna, "sf9876543210").await;
-    // The match job runs in the server's worker; the scanner pulls as an
-    // app would on its poke.
+    // The match job runs in the server's worker; its change to the
+    // station's scope pokes the scanner, which pulls.
+    assert!(next_event().await.contains("event: poke"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         scanner.pull(&w.server).await;
