@@ -3,21 +3,24 @@
 //! is matched, a matched one while its parcel is at the station) and the
 //! parcels on its shelf (from the arrival scan until they are forwarded,
 //! when both leave the scope with a remove). The records are
-//! `sync_protocol`'s `StationScan` and `StationParcel`, built from what `views` lets a
-//! station see, and stored in `station_records`, apart from the volunteers'
-//! records.
+//! `sync_protocol`'s `StationScan` and `StationParcel`, built from what
+//! `views` lets a station see, and stored in `station_records`, apart from
+//! the volunteers' records.
 //!
 //! `scan.record` pushed by a relay operator goes through the same
 //! `scans::record` as the online API. Every change to a station's scan or
 //! parcel (a scan online or synced, the match job, seal, forward, a new
-//! tracking number) calls in here inside its own transaction, after its
-//! custody entries (the lock order: tasks, custody head, then scopes), so
-//! the station learns it on its next pull.
+//! tracking number, the destination lab's new name or address) calls in
+//! here inside its own transaction, after its custody entries (the lock
+//! order: tasks, custody head, then scopes), so the station learns it on
+//! its next pull.
 //!
 //! Must never: put in a station record anything the station may not see
 //! (task, volunteer, shop, price, platform, category, campaign): a parcel
 //! is keyed by its recipient code; write a station's record into any other
 //! scope.
+
+use std::collections::BTreeSet;
 
 use sync_protocol::{
     Kind, Mutation, Record, Rejection, Stamp,
@@ -165,6 +168,34 @@ pub fn parcel_changed(
     )?;
     for scan in db::logistics::scans_of_task(conn, &parcel.task_id)? {
         write_scan(conn, now, &scan, Some(parcel), touched)?;
+    }
+    Ok(())
+}
+
+/// Locks the tasks of the parcels on shelves bound for `lab`, before the
+/// lab's name or address changes (the lock order: tasks first); returns
+/// them for [`destination_changed`].
+pub fn lock_bound_for(conn: &mut Conn, lab: &str) -> Result<Vec<String>, ApiError> {
+    let tasks: BTreeSet<String> = db::logistics::shelved_for_lab(conn, lab)?
+        .into_iter()
+        .map(|p| p.task_id)
+        .collect();
+    db::sync::lock_tasks(conn, &tasks)?;
+    Ok(tasks.into_iter().collect())
+}
+
+/// The lab's new name or address reaches the records of those parcels
+/// (read again under their locks: one forwarded meanwhile stays gone).
+pub fn destination_changed(
+    conn: &mut Conn,
+    now: Micros,
+    tasks: &[String],
+    touched: &mut Touched,
+) -> Result<(), ApiError> {
+    for task in tasks {
+        if let Some(parcel) = db::logistics::find_parcel(conn, task)? {
+            parcel_changed(conn, now, &parcel, touched)?;
+        }
     }
     Ok(())
 }

@@ -37,6 +37,7 @@ struct World {
     operator_a: Person,
     station_b: String,
     operator_b: Person,
+    lab: String,
     lab_name: String,
     campaign: String,
 }
@@ -161,6 +162,7 @@ async fn world(backend: Backend, witnessed_opening: bool) -> World {
         operator_a,
         station_b,
         operator_b,
+        lab,
         lab_name,
         campaign,
     }
@@ -623,6 +625,15 @@ async fn a_scan_that_came_first_learns_its_instruction_and_a_forwarded_parcel_le
     assert!(parcel.witness_required);
     assert_eq!(scan_of(&scanner, &id).map(|s| s.instruction), Some(Instruction::WitnessFirst));
     let sample = parcel.sample_code.clone().expect("a sample code");
+
+    // The lab moves: the label the station prints has the new address.
+    let moved = vec!["Provincial Product Quality Lab".to_string(), "8 New Campus Road".to_string(), "Shanghai 200000".to_string()];
+    let (status, body) = send(&w.server, Method::PATCH, &format!("/api/labs/{}", w.lab), Some(&w.admin.access_token),
+        json!({ "address": moved })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    scanner.pull(&w.server).await;
+    let parcel = parcel_of(&scanner, &anna.recipient_code).expect("still on the shelf");
+    assert_eq!(parcel.destination.map(|d| d.address), Some(moved));
 
     let station = format!("/api/stations/{}/parcels/{sample}", w.station_a);
     let token = Some(w.operator_a.access_token.as_str());
