@@ -184,11 +184,17 @@ pub async fn events(
         (receivers, stopping),
         move |(mut receivers, mut stopping)| async move {
             let event = {
-                let changed = futures_util::future::select_all(
-                    receivers.iter_mut().map(|r| Box::pin(r.changed())),
-                );
+                // A relay operator at no station has no scope to watch
+                // (and `select_all` of nothing would panic).
+                let changed = async {
+                    if receivers.is_empty() {
+                        return std::future::pending().await;
+                    }
+                    let changes = receivers.iter_mut().map(|r| Box::pin(r.changed()));
+                    futures_util::future::select_all(changes).await.0.is_ok()
+                };
                 tokio::select! {
-                    (result, _, _) = changed => result.is_ok().then_some(POKE),
+                    live = changed => live.then_some(POKE),
                     _ = tokio::time::sleep(keepalive) => Some(KEEP_ALIVE),
                     _ = stopping.wait_for(|s| *s) => None,
                 }

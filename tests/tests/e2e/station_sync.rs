@@ -664,3 +664,35 @@ async fn a_scan_that_came_first_learns_its_instruction_and_a_forwarded_parcel_le
     w.server.stop().await;
 }
 }
+
+on_each_backend! {
+/// A relay operator who works at no station (yet) may register a scanner:
+/// it pulls nothing, its scans are refused, and its event stream stays
+/// open with keep-alives until a station takes them on.
+async fn a_scanner_of_an_operator_at_no_station_holds_nothing_and_stays_connected(backend: Backend) {
+    let env = TestEnv::with(backend, &[("MB_SYNC_KEEPALIVE_SECS", "1")]);
+    let server = env.start().await;
+    let admin = person(&server, &env, Role::Administrator).await;
+    let operator = person(&server, &env, Role::RelayOperator).await;
+    let mut scanner = Device::register(&server, &operator, "spare scanner").await;
+    assert!(scanner.pull_json(&server).await.is_empty());
+
+    let events = server.url(&format!("/api/sync/events?device_id={}", scanner.replica.device_id()));
+    let response = server.http.get(events).bearer_auth(&scanner.token).send().await.expect("stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("keep-alive") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next()).await
+            .expect("an event within 10 s").expect("still open").expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.starts_with("event: poke"), "{seen}");
+
+    let station = place(&server, &admin, "/api/stations", "Spare relay", "Anhui", &[]).await;
+    let (_, m) = scan(&station, "SF1234567890123", Condition::Intact);
+    scanner.mutate(chrono::Utc::now().timestamp_micros(), m);
+    assert_refused(&scanner.push(&server, chrono::Utc::now().timestamp_micros()).await, "station_not_yours");
+    server.stop().await;
+}
+}
