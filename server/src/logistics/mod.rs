@@ -30,8 +30,9 @@ use crate::{
     error::ApiError,
 };
 
-/// Locks the parcel's task (the first lock of the lock order: task, custody
-/// head, sync scopes) and reads the parcel again under it, as committed.
+/// Locks the parcel's task (the first lock of the lock order: tasks, then
+/// stations' scopes, then volunteers') and reads the parcel again under
+/// it, as committed.
 pub fn lock(conn: &mut Conn, parcel: ParcelRow) -> Result<ParcelRow, ApiError> {
     db::sync::lock_task(conn, &parcel.task_id)?;
     Ok(db::logistics::find_parcel(conn, &parcel.task_id)?.unwrap_or(parcel))

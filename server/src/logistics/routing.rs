@@ -28,7 +28,7 @@ use crate::{
 pub const MATCH_JOB: &str = "logistics.match";
 
 /// Called for every synced record written (`first`: it is new), before
-/// its scope is bumped (the lock order: custody head before scopes);
+/// its scope is bumped;
 /// returns the record to store instead when the server adds to it (a
 /// task's delivery address).
 pub fn on_record_write(
@@ -237,7 +237,8 @@ fn shipped(
         )?;
     }
     // A parcel already on the station's shelf shows the new number there
-    // (after the custody entry: the head is locked before any scope).
+    // (the station's scope before the volunteer's, which the caller bumps
+    // next: the lock order).
     super::station_sync::parcel_changed(conn, now, &parcel, touched)?;
     if let Some(tracking) = tracking
         && !db::logistics::unmatched_scans_of(conn, &tracking)?.is_empty()

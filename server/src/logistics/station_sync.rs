@@ -11,9 +11,11 @@
 //! `scans::record` as the online API. Every change to a station's scan or
 //! parcel (a scan online or synced, the match job, seal, forward, a new
 //! tracking number, the destination lab's new name or address) calls in
-//! here inside its own transaction, after its custody entries (the lock
-//! order: tasks, custody head, then scopes), so the station learns it on
-//! its next pull.
+//! here inside its own transaction, so the station learns it on its next
+//! pull. The lock order: the parcel's task, then the station's scope, then
+//! the volunteer's (a transaction that writes several takes them up front,
+//! each kind in order: `scopes_of_batch`, `lock_bound_for`); the custody
+//! entries are written last, at the commit.
 //!
 //! Must never: put in a station record anything the station may not see
 //! (task, volunteer, shop, price, platform, category, campaign): a parcel
@@ -43,14 +45,14 @@ use crate::{
         time::{Micros, from_micros, to_micros},
     },
     error::ApiError,
-    sync::{Touched, station_scope},
+    sync::{Touched, station_scope, volunteer_scope},
 };
 
 /// Applies `scan.record` pushed by `user_id`'s device, stamped `stamp`: a
 /// rejection (the station is not theirs, the code is no code, the id names
 /// another station's scan) or the scan recorded, matched, logged and synced
-/// exactly as the online API would. The caller has locked the tasks the
-/// scan may match and the custody head (`sync::push`).
+/// exactly as the online API would. The caller has locked the task the
+/// scan matches and the scopes it writes (`sync::push`).
 pub fn push_scan(
     conn: &mut Conn,
     now: Micros,
@@ -100,7 +102,7 @@ pub fn push_scan(
 }
 
 /// The task `user_id`'s scan of `code` at `station` would match now, if
-/// any: a push locks it before the custody head. None for a station that is
+/// any: a push locks it before any scope. None for a station that is
 /// not theirs (the scan is refused).
 pub fn task_to_lock(
     conn: &mut Conn,
@@ -111,6 +113,42 @@ pub fn task_to_lock(
         return Ok(None);
     }
     Ok(scans::matching_parcel(conn, &scan.station_id, &scan.code)?.map(|p| p.task_id))
+}
+
+/// The scopes a push batch of `user_id` will write because of stations, in
+/// the order to lock them (after the batch's tasks): the stations' scopes
+/// (of the operator's scans; of the shelves holding the parcels whose
+/// tracking numbers the batch's shipments set), then the volunteers'
+/// (whose tasks the scans match now; the pushing volunteer's own). Empty
+/// for a batch that reaches no station.
+pub fn scopes_of_batch(
+    conn: &mut Conn,
+    user_id: &str,
+    scans: &[RecordScan],
+    shipments: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let (mut stations, mut volunteers) = (BTreeSet::new(), BTreeSet::new());
+    for scan in scans {
+        if !db::logistics::is_operator(conn, &scan.station_id, user_id)? {
+            continue;
+        }
+        stations.insert(station_scope(&scan.station_id));
+        let Some(parcel) = scans::matching_parcel(conn, &scan.station_id, &scan.code)? else {
+            continue;
+        };
+        if let Some(assignee) =
+            db::sync::find_task(conn, &parcel.task_id)?.and_then(|t| t.assignee_id)
+        {
+            volunteers.insert(volunteer_scope(&assignee));
+        }
+    }
+    for task in shipments {
+        if let Some(parcel) = db::logistics::find_parcel(conn, task)?.filter(on_shelf) {
+            stations.insert(station_scope(&parcel.station_id));
+            volunteers.insert(volunteer_scope(user_id));
+        }
+    }
+    Ok(stations.into_iter().chain(volunteers).collect())
 }
 
 /// A scan nothing matched yet: in its station's scope as waiting.
@@ -176,11 +214,16 @@ pub fn parcel_changed(
 /// lab's name or address changes (the lock order: tasks first); returns
 /// them for [`destination_changed`].
 pub fn lock_bound_for(conn: &mut Conn, lab: &str) -> Result<Vec<String>, ApiError> {
-    let tasks: BTreeSet<String> = db::logistics::shelved_for_lab(conn, lab)?
-        .into_iter()
-        .map(|p| p.task_id)
-        .collect();
+    let parcels = db::logistics::shelved_for_lab(conn, lab)?;
+    let tasks: BTreeSet<String> = parcels.iter().map(|p| p.task_id.clone()).collect();
     db::sync::lock_tasks(conn, &tasks)?;
+    // Then the stations' scopes, in order (their parcels come in task
+    // order).
+    let stations: BTreeSet<String> = parcels
+        .iter()
+        .map(|p| station_scope(&p.station_id))
+        .collect();
+    db::sync::lock_scopes(conn, &stations.into_iter().collect::<Vec<_>>())?;
     Ok(tasks.into_iter().collect())
 }
 

@@ -247,25 +247,24 @@ fn lock_batch_tasks(
 ) -> Result<Vec<TaskRow>, ApiError> {
     let mut tasks = BTreeSet::new();
     let mut targets: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
-    let mut custody = false;
+    let (mut scans, mut shipments) = (Vec::new(), Vec::new());
     for envelope in request.mutations.iter().filter(|m| m.seq > last) {
         // One that does not decode is refused when its turn comes.
         let Ok(mutation) = Mutation::decode(&envelope.name, &envelope.args) else {
             continue;
         };
         if let Mutation::RecordScan(scan) = &mutation {
-            // A station's scan may match a parcel: its task now, the head
-            // below. A task the scan comes to match only later (its number
-            // committed meanwhile) is locked when reached, like `apply_one`
-            // does when these locks could not be had up front.
-            custody = true;
+            // A station's scan may match a parcel: its task now. A task the
+            // scan comes to match only later (its number committed
+            // meanwhile) is locked when reached, like `apply_one` does when
+            // these locks could not be had up front.
             tasks.extend(station_sync::task_to_lock(conn, user_id, scan)?);
+            scans.push(scan.clone());
             continue;
         }
-        custody |= matches!(
-            mutation,
-            Mutation::SetTaskStatus(_) | Mutation::RecordPurchase(_) | Mutation::SetShipment(_)
-        );
+        if let Mutation::SetShipment(m) = &mutation {
+            shipments.push(m.task_id.clone());
+        }
         let (kind, id) = mutation.target();
         targets.entry(kind).or_default().push(id.to_owned());
         tasks.extend(mutation.creates_in_task().map(str::to_owned));
@@ -273,15 +272,15 @@ fn lock_batch_tasks(
     for (kind, ids) in &targets {
         tasks.extend(sync::tasks_of_records(conn, kind.as_str(), ids)?);
     }
+    // The custody events the batch logs are written at its commit
+    // (`custody::flush`), so the log's head is not taken here.
     let locked = sync::lock_tasks(conn, &tasks)?;
-    // A batch that may log custody events (only campaign tasks have a
-    // custody chain) takes the log's head now, after its tasks and before
-    // any scope: appends later in the batch must not wait for the head
-    // while holding a scope another appender wants.
-    let ids: Vec<String> = tasks.into_iter().collect();
-    if custody && db::campaigns::any_campaign_task(conn, &ids)? {
-        crate::custody::lock_head(conn)?;
-    }
+    // A batch that reaches stations' scopes (an operator's scans, a
+    // volunteer's new tracking number for a parcel on a shelf) takes them
+    // now, then the volunteers' scopes it will write, each kind in order:
+    // its mutations would bump them in whatever order they come.
+    let scopes = station_sync::scopes_of_batch(conn, user_id, &scans, &shipments)?;
+    sync::lock_scopes(conn, &scopes)?;
     Ok(locked)
 }
 

@@ -74,8 +74,10 @@ pub fn write_record(
             "a station's record is written by logistics::station_sync".into(),
         ));
     }
-    // Logistics first: it may append to the custody log, whose head is
-    // locked before any sync scope (the lock order).
+    // Logistics first: the record it stores may be the routed one, and a
+    // station's records it rewrites (a new tracking number) take their
+    // scope before this one (the lock order: station scopes, then
+    // volunteers').
     let routed = crate::logistics::routing::on_record_write(
         conn,
         now,

@@ -405,7 +405,7 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
                 return Err(UploadError::Busy);
             }
             // A campaign task's sample has a custody chain. The lock order:
-            // the task, then the custody head, then scopes.
+            // the task, then scopes (the custody entry is written at commit).
             db::sync::lock_task(conn, &file.task_id)?;
             if db::campaigns::find_campaign_task(conn, &file.task_id)?.is_some() {
                 custody::append(
