@@ -21,7 +21,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sync_protocol::{
     Kind, Mutation, Record, Status,
-    mutations::{RecordScan, SetShipment, SetTaskStatus},
+    mutations::{AddNote, RecordScan, SetShipment, SetTaskStatus},
     records::{Condition, Instruction, ParcelStage, ScanStatus, StationParcel, StationScan},
     wire::{Outcome, PushResponse},
 };
@@ -171,6 +171,25 @@ async fn world(backend: Backend, witnessed_opening: bool) -> World {
 /// A volunteer in `region` gets a task of the campaign (committed by the
 /// coordinator), accepts it on their phone and learns where to send it.
 async fn buyer(w: &World, region: &str) -> Buyer {
+    let (volunteer, phone, mut tasks) = busy_buyer(w, region, 1).await;
+    let (task, recipient_code, shop_name) = tasks.pop().expect("one task");
+    Buyer {
+        volunteer,
+        phone,
+        task,
+        recipient_code,
+        shop_name,
+    }
+}
+
+/// A volunteer in `region` gets `n` tasks of the campaign, accepts them on
+/// their phone and learns where to send each: (task, recipient code, shop
+/// name) by task.
+async fn busy_buyer(
+    w: &World,
+    region: &str,
+    n: usize,
+) -> (Person, Device, Vec<(String, String, String)>) {
     let volunteer = person(&w.server, &w.env, Role::Volunteer).await;
     let (status, body) = send(
         &w.server,
@@ -179,82 +198,94 @@ async fn buyer(w: &World, region: &str) -> Buyer {
         Some(&volunteer.access_token),
         json!({
             "region": region, "categories": ["power-strips"], "platforms": ["jd"],
-            "capacity": 1, "spending_cap": 50_000,
+            "capacity": n, "spending_cap": 50_000 * n,
         }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = Some(w.coordinator.access_token.as_str());
     let path = format!("/api/campaigns/{}", w.campaign);
-    let shop = new_id();
-    let shop_name = format!("Shop {shop}");
-    let (status, candidate) = post_bytes(
+    let shops: Vec<String> = (0..n).map(|_| new_id()).collect();
+    let listings: Vec<Value> = shops
+        .iter()
+        .map(|shop| {
+            json!({
+                "category": "power-strips", "platform": "jd",
+                "listing_url": format!("https://jd.example.com/item/{shop}"),
+                "shop_id": shop, "shop_name": format!("Shop {shop}"), "listed_price": 4_500,
+                "complaints": 3, "source": "complaint",
+            })
+        })
+        .collect();
+    let (status, imported) = post_bytes(
         &w.server,
         &format!("{path}/candidates/import"),
         token,
         "application/json",
-        serde_json::to_vec(&json!([{
-            "category": "power-strips", "platform": "jd",
-            "listing_url": format!("https://jd.example.com/item/{shop}"),
-            "shop_id": shop, "shop_name": shop_name, "listed_price": 4_500,
-            "complaints": 3, "source": "complaint",
-        }]))
-        .expect("json"),
+        serde_json::to_vec(&listings).expect("json"),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{candidate}");
+    assert_eq!(status, StatusCode::CREATED, "{imported}");
     let (status, page) = get(&w.server, &format!("{path}/candidates?limit=500"), token).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    let candidate = page["candidates"]
-        .as_array()
-        .expect("candidates")
+    let candidates = page["candidates"].as_array().expect("candidates");
+    let assignments: Vec<Value> = shops
         .iter()
-        .find(|c| c["shop_id"] == shop.as_str())
-        .expect("the new listing")["id"]
-        .clone();
+        .map(|shop| {
+            let candidate = candidates
+                .iter()
+                .find(|c| c["shop_id"] == shop.as_str())
+                .expect("the new listing");
+            json!({ "candidate_id": candidate["id"], "volunteer_id": volunteer.user_id })
+        })
+        .collect();
     let (status, committed) = post(
         &w.server,
         &format!("{path}/assignment/commit"),
         token,
-        json!({
-            "commit_id": new_id(),
-            "tasks": [{ "candidate_id": candidate, "volunteer_id": volunteer.user_id }],
-        }),
+        json!({ "commit_id": new_id(), "tasks": assignments }),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{committed}");
-    let task = committed["tasks"][0]["task_id"]
-        .as_str()
-        .expect("task")
-        .to_string();
+    let committed = committed["tasks"].as_array().expect("tasks");
+    assert_eq!(committed.len(), n, "{committed:?}");
 
     let mut phone = Device::register(&w.server, &volunteer, "phone").await;
     phone.pull(&w.server).await;
-    phone.mutate(
-        now(w),
-        Mutation::SetTaskStatus(SetTaskStatus {
-            task_id: task.clone(),
-            generation: 1,
-            status: Status::Accepted,
-        }),
-    );
-    phone.sync(&w.server, now(w)).await;
-    let recipient_code = match phone.replica.confirmed().get(&(Kind::Task, task.clone())) {
-        Some(Record::Task(t)) => t
-            .delivery
-            .as_ref()
-            .expect("an accepted task has a delivery address")
-            .recipient_code
-            .clone(),
-        other => panic!("the task is on the phone: {other:?}"),
-    };
-    Buyer {
-        volunteer,
-        phone,
-        task,
-        recipient_code,
-        shop_name,
+    for t in committed {
+        phone.mutate(
+            now(w),
+            Mutation::SetTaskStatus(SetTaskStatus {
+                task_id: t["task_id"].as_str().expect("task").to_string(),
+                generation: 1,
+                status: Status::Accepted,
+            }),
+        );
     }
+    phone.sync(&w.server, now(w)).await;
+    let tasks = committed
+        .iter()
+        .map(|t| {
+            let task = t["task_id"].as_str().expect("task").to_string();
+            let shop = candidates
+                .iter()
+                .find(|c| c["id"] == t["candidate_id"])
+                .and_then(|c| c["shop_name"].as_str())
+                .expect("the task's listing")
+                .to_string();
+            let code = match phone.replica.confirmed().get(&(Kind::Task, task.clone())) {
+                Some(Record::Task(t)) => t
+                    .delivery
+                    .as_ref()
+                    .expect("an accepted task has a delivery address")
+                    .recipient_code
+                    .clone(),
+                other => panic!("the task is on the phone: {other:?}"),
+            };
+            (task, code, shop)
+        })
+        .collect();
+    (volunteer, phone, tasks)
 }
 
 /// The volunteer records the tracking number on their phone and syncs.
@@ -694,5 +725,98 @@ async fn a_scanner_of_an_operator_at_no_station_holds_nothing_and_stays_connecte
     scanner.mutate(chrono::Utc::now().timestamp_micros(), m);
     assert_refused(&scanner.push(&server, chrono::Utc::now().timestamp_micros()).await, "station_not_yours");
     server.stop().await;
+}
+}
+
+on_each_backend! {
+/// Two scanners, the volunteer's phone and the operator's online forwards,
+/// all at once and round after round, on one volunteer's parcels at one
+/// station: the phone adds notes and gives new tracking numbers to parcels
+/// on the shelf while others of theirs are forwarded and the scanners scan
+/// the rest again. Every push is applied (no batch stopped by a deadlock),
+/// every forward answers, each parcel is received once, and the scanners
+/// end each round holding exactly the shelf with its latest numbers.
+async fn scanners_a_phone_and_forwards_at_once_never_block_each_other(backend: Backend) {
+    const N: usize = 9;
+    const PER_ROUND: usize = 3;
+    let w = world(backend, false).await;
+    let (_volunteer, mut phone, tasks) = busy_buyer(&w, "Zhejiang", N).await;
+    let tracking = |i: usize, round: usize| format!("SF{round:04}{i:08}");
+    let applied = |answers: &[PushResponse]| {
+        assert!(answers.iter().all(|a| a.stopped.is_none()), "{answers:?}");
+        assert!(outcomes(answers).iter().all(|o| *o == Outcome::Applied), "{answers:?}");
+    };
+    let note = |task: &str| Mutation::AddNote(AddNote {
+        id: new_id(), task_id: task.to_string(), body: "left with the concierge".into(),
+    });
+    let shipment = |task: &str, number: String| Mutation::SetShipment(SetShipment {
+        task_id: task.to_string(), carrier: Some("SF Express".into()), tracking_number: Some(number),
+    });
+    for (i, (task, ..)) in tasks.iter().enumerate() {
+        phone.mutate(now(&w), shipment(task, tracking(i, 0)));
+    }
+    applied(&phone.push(&w.server, now(&w)).await);
+
+    // Every parcel arrives, scanned on both scanners (by recipient code on
+    // one, by tracking number on the other) while the phone adds notes.
+    let mut first = Device::register(&w.server, &w.operator_a, "scanner 1").await;
+    let mut second = Device::register(&w.server, &w.operator_a, "scanner 2").await;
+    for (i, (task, code, _)) in tasks.iter().enumerate() {
+        first.mutate(now(&w), scan(&w.station_a, code, Condition::Intact).1);
+        second.mutate(now(&w), scan(&w.station_a, &tracking(i, 0), Condition::Intact).1);
+        phone.mutate(now(&w), note(task));
+    }
+    let at = now(&w);
+    let (a, b, c) = tokio::join!(first.push(&w.server, at), second.push(&w.server, at), phone.push(&w.server, at));
+    for answers in [a, b, c] {
+        applied(&answers);
+    }
+
+    for round in 1..=N / PER_ROUND {
+        let leaving = (round - 1) * PER_ROUND..round * PER_ROUND;
+        let staying = round * PER_ROUND..N;
+        first.pull(&w.server).await;
+        let samples: Vec<String> = leaving.clone()
+            .map(|i| parcel_of(&first, &tasks[i].1).and_then(|p| p.sample_code).expect("on the shelf with a sample code"))
+            .collect();
+        for i in staying.clone() {
+            phone.mutate(now(&w), note(&tasks[i].0));
+            phone.mutate(now(&w), shipment(&tasks[i].0, tracking(i, round)));
+            second.mutate(now(&w), scan(&w.station_a, &tasks[i].1, Condition::Intact).1);
+        }
+        let token = Some(w.operator_a.access_token.as_str());
+        let paths: Vec<(String, Value)> = leaving
+            .clone()
+            .zip(&samples)
+            .map(|(i, sample)| {
+                (format!("/api/stations/{}/parcels/{sample}/forward", w.station_a),
+                    json!({ "carrier": "EMS", "tracking_number": format!("EE{i:09}CN") }))
+            })
+            .collect();
+        let forwards = futures_util::future::join_all(
+            paths.iter().map(|(path, body)| post(&w.server, path, token, body.clone())),
+        );
+        let at = now(&w);
+        let (forwarded, pushed, scanned) = tokio::join!(forwards, phone.push(&w.server, at), second.push(&w.server, at));
+        for (status, body) in forwarded {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        applied(&pushed);
+        applied(&scanned);
+
+        for scanner in [&mut first, &mut second] {
+            scanner.pull(&w.server).await;
+            let mut shelf: Vec<(String, Option<String>)> = parcels(scanner).into_iter().map(|p| (p.recipient_code, p.tracking_number)).collect();
+            shelf.sort();
+            let mut expected: Vec<(String, Option<String>)> = staying.clone().map(|i| (tasks[i].1.clone(), Some(tracking(i, round)))).collect();
+            expected.sort();
+            assert_eq!(shelf, expected, "round {round}");
+        }
+    }
+    for (task, ..) in &tasks {
+        assert_eq!(received_at_station(&w, task).await, 1);
+    }
+    assert!(first.replica.view().is_empty() && second.replica.view().is_empty(), "everything was forwarded");
+    w.server.stop().await;
 }
 }
