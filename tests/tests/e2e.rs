@@ -14,6 +14,7 @@ mod e2e {
     pub mod migrations;
     pub mod operations;
     pub mod process;
+    pub mod station_sync;
     pub mod sync;
     pub mod sync_safety;
     #[cfg(feature = "services")]

@@ -339,6 +339,16 @@ pub fn lab_parcels(conn: &mut Conn, lab: &str) -> QueryResult<Vec<ParcelRow>> {
         .load(c))
 }
 
+/// The parcels on stations' shelves bound for a lab (arrived, not yet
+/// forwarded).
+pub fn shelved_for_lab(conn: &mut Conn, lab: &str) -> QueryResult<Vec<ParcelRow>> {
+    with_conn!(conn, c => parcels::table
+        .filter(parcels::lab_id.eq(lab))
+        .filter(parcels::stage.eq("at_station"))
+        .select(ParcelRow::as_select())
+        .load(c))
+}
+
 pub fn campaign_parcels(conn: &mut Conn, campaign: &str) -> QueryResult<Vec<ParcelRow>> {
     with_conn!(conn, c => parcels::table
         .filter(parcels::campaign_id.eq(campaign))

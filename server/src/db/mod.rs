@@ -29,6 +29,7 @@ pub mod logistics;
 pub mod mail_outbox;
 pub mod migrations;
 pub mod schema;
+pub mod station_sync;
 pub mod sync;
 pub mod time;
 pub mod uploads;

@@ -615,6 +615,20 @@ diesel::joinable!(campaign_tasks -> tasks (task_id));
 diesel::joinable!(campaign_tasks -> candidates (candidate_id));
 diesel::joinable!(upload_parts -> uploads (upload_id));
 diesel::joinable!(upload_pieces -> uploads (upload_id));
+diesel::table! {
+    station_records (kind, id) {
+        kind -> Text,
+        id -> Text,
+        station_id -> Text,
+        task_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        version -> BigInt,
+        doc -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(station_operators -> stations (station_id));
 diesel::joinable!(lab_inspectors -> labs (lab_id));
 diesel::joinable!(parcels -> stations (station_id));
@@ -668,4 +682,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     custody_entries,
     custody_head,
     custody_checkpoints,
+    station_records,
 );

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sync_protocol::records::Status;
 use utoipa::ToSchema;
 
-use super::{Stage, codes, exceptions, views};
+use super::{Stage, codes, exceptions, station_sync, views};
 use crate::{
     custody::{self, Event, kinds},
     db::{
@@ -163,7 +163,10 @@ pub fn record(
                 parcel: Box::new(parcel),
             }
         }
-        None => Scanned::Waiting(row),
+        None => {
+            station_sync::scan_waiting(conn, now, &row, touched)?;
+            Scanned::Waiting(row)
+        }
     };
     Ok((outcome, true))
 }
@@ -188,6 +191,18 @@ pub fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
             })
         }
         None => Ok(Scanned::Waiting(scan)),
+    }
+}
+
+/// The parcel a scan of `code` at `station` would be for now, if any.
+pub fn matching_parcel(
+    conn: &mut Conn,
+    station: &str,
+    code: &str,
+) -> Result<Option<ParcelRow>, ApiError> {
+    match codes::read_scanned(code) {
+        Some(scanned) => find_parcel(conn, station, &scanned),
+        None => Ok(None),
     }
 }
 
@@ -228,6 +243,7 @@ fn arrive(
         // Scanned again (a second look, more photos): its photos join the
         // sample's chain.
         log_photos(conn, now, &parcel, scan)?;
+        station_sync::scan_matched(conn, now, scan, &parcel, touched)?;
         return Ok(parcel);
     }
     let sample = codes::fresh_sample_code(conn)?;
@@ -259,6 +275,7 @@ fn arrive(
         )?;
     }
     log_photos(conn, now, &parcel, scan)?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     crate::sync::tasks::advance(conn, now, &parcel.task_id, Status::AtRelay, touched)?;
     Ok(parcel)
 }
@@ -366,6 +383,7 @@ pub fn seal(
     station: &str,
     sample: &str,
     input: &SealInput,
+    touched: &mut Touched,
 ) -> Result<ParcelRow, ApiError> {
     let witness = input.witness.trim();
     if witness.is_empty() || witness.chars().count() > 200 || witness.chars().any(char::is_control)
@@ -392,6 +410,7 @@ pub fn seal(
             .with("station", station)
             .with("witness", witness),
     )?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     Ok(parcel)
 }
 
@@ -464,6 +483,7 @@ pub fn forward(
             .with("tracking", &tracking)
             .with("lab", parcel.lab_id.as_deref().unwrap_or_default()),
     )?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     crate::sync::tasks::advance(conn, now, &parcel.task_id, Status::Forwarded, touched)?;
     Ok(parcel)
 }

@@ -578,6 +578,7 @@ fn access(method: &str, path: &str) -> Option<Access> {
     const STAFF_INVITERS: &[Role] = &[Role::Administrator, Role::Coordinator];
     const VOLUNTEER: &[Role] = &[Role::Volunteer];
     const COORDINATOR: &[Role] = &[Role::Coordinator];
+    const SYNCING: &[Role] = &[Role::Volunteer, Role::RelayOperator];
     const AUDITORS: &[Role] = &[Role::Coordinator, Role::Administrator];
     const RELAY: &[Role] = &[Role::RelayOperator];
     const LAB: &[Role] = &[Role::LabInspector];
@@ -595,8 +596,9 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("get", "/api/users/{id}/personal-data" | "/api/users/{id}/devices") => Roles(ADMIN),
         ("post", "/api/users/{id}/disable" | "/api/users/{id}/enable") => Roles(ADMIN),
         ("delete", "/api/devices/{id}") => Roles(ADMIN),
-        ("post", "/api/sync/devices" | "/api/sync/push") => Roles(VOLUNTEER),
-        ("get", "/api/sync/pull" | "/api/sync/events") => Roles(VOLUNTEER),
+        // Volunteers' phones and relay stations' scanners sync.
+        ("post", "/api/sync/devices" | "/api/sync/push") => Roles(SYNCING),
+        ("get", "/api/sync/pull" | "/api/sync/events") => Roles(SYNCING),
         ("get" | "post", "/api/tasks") => Roles(COORDINATOR),
         ("get" | "patch", "/api/tasks/{id}") => Roles(COORDINATOR),
         (
