@@ -67,6 +67,10 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     NotReady(String),
+    /// Every database connection stayed busy for the pool's whole wait:
+    /// overload, not a fault; the client should try again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// No valid session or token came with a request that needs one.
     #[error("{0}")]
     Unauthenticated(String),
@@ -111,6 +115,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::Busy(_) => "busy",
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Missing(_) => "not_found",
@@ -131,6 +136,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::NotReady(_) => "Service not ready",
+            ApiError::Busy(_) => "The server is busy; try again shortly",
             ApiError::Unauthenticated(_) => "Sign-in required",
             ApiError::Forbidden(_) => "Not allowed for your role",
             ApiError::Missing(_) => "Not found",
@@ -188,7 +194,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Missing(_) => StatusCode::NOT_FOUND,
@@ -210,6 +216,10 @@ impl ResponseError for ApiError {
                     headers.insert(header::RETRY_AFTER, value);
                 }
             }
+            ApiError::Busy(detail) => {
+                tracing::warn!(error = %detail, "no database connection in time");
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
             ApiError::Unauthenticated(_) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
@@ -224,7 +234,13 @@ impl ResponseError for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            // The pool's wait ran out: 503 with Retry-After, not a 500.
+            DbError::Pool(e) => {
+                ApiError::Busy(format!("no database connection was free in time: {e}"))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -198,7 +198,16 @@ async fn run(settings: Settings) -> Result<()> {
         };
         for mode in order {
             sampler.set(mode);
-            let measured = round(&http, &mut queues, settings.scans, mode).await?;
+            let measured = match round(&http, &mut queues, settings.scans, mode).await {
+                Ok(measured) => measured,
+                Err(error) => {
+                    // Said at once: the sampler's thread would otherwise
+                    // keep the runtime (and the error) from ending.
+                    eprintln!("bench: round {} failed: {error:#}", rounds.len() + 1);
+                    sampler.stop().await?;
+                    return Err(error);
+                }
+            };
             eprintln!(
                 "bench: round {} custody {}: {:.0} scans/s, p50 {:.1} ms, p99 {:.1} ms, \
                  load average {}",
