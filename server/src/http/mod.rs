@@ -30,6 +30,7 @@ pub mod docs;
 pub mod evidence;
 pub mod logistics;
 pub mod ops;
+pub mod panel;
 pub mod sync;
 pub mod uploads;
 pub mod users;
@@ -291,7 +292,8 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
             "/api/reviews/{id}/resolve",
             web::post().to(sync::resolve_review),
         )
-        .configure(logistics_routes);
+        .configure(logistics_routes)
+        .configure(panel::routes);
 }
 
 /// The anonymous route: stations, labs, parcels, results, custody.

@@ -668,7 +668,11 @@ on_each_backend! {
 async fn every_route_answers_each_role_as_the_access_table_says(backend: Backend) {
     let env = TestEnv::with(
         backend,
-        &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")],
+        &[
+            ("MB_RATE_LIMIT_IP_PER_MINUTE", "100000"),
+            // Chain proofs and the checkpoint need a key (else 503).
+            ("MB_CUSTODY_SIGNING_KEY", crate::e2e::logistics::SIGNING_SEED),
+        ],
     );
     let server = env.start().await;
     let mut people = Vec::new();

@@ -420,7 +420,7 @@ async fn a_sample_travels_from_purchase_to_published_result_with_its_custody_cha
     assert_eq!(status, StatusCode::OK, "{proof}");
     let proof: custody_log::ChainProof = serde_json::from_value(proof).expect("a chain proof");
     let key = custody_log::CheckpointSigner::from_config(SIGNING_SEED).expect("key").public_key().clone();
-    custody_log::verify_chain(&proof, &[key.clone()]).expect("the chain verifies");
+    custody_log::verify_chain(&proof, std::slice::from_ref(&key)).expect("the chain verifies");
     let kinds: Vec<&str> = proof.entries.iter().map(|e| e.entry.kind.as_str()).collect();
     assert_eq!(kinds, ["task_accepted", "purchase_recorded", "shipped", "received_at_station", "opened_and_sealed",
         "relabelled", "forwarded", "received_at_lab", "result_recorded", "report_attached", "result_published"]);

@@ -1,0 +1,20 @@
+// Not built yet: a placeholder so every page the panel links to loads.
+
+import { h, mount, title } from '../dom.js';
+
+export function users(el) {
+  mount(el, title('Not available yet'), h('p', {}, 'This page is not built yet.'));
+}
+
+export function user(el) {
+  mount(el, title('Not available yet'), h('p', {}, 'This page is not built yet.'));
+}
+
+export function stations(el) {
+  mount(el, title('Not available yet'), h('p', {}, 'This page is not built yet.'));
+}
+
+export function labs(el) {
+  mount(el, title('Not available yet'), h('p', {}, 'This page is not built yet.'));
+}
+
