@@ -193,6 +193,133 @@ try {
     expect(session && session.httpOnly && session.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict');
   });
 
+  await step('keyboard: a new page focuses its heading, Tab and Enter move on', async () => {
+    const focusedText = () => c.evaluate(() => document.activeElement && document.activeElement.textContent.trim());
+    expect(await focusedText() === 'Campaigns', `the focus is on "${await focusedText()}", not the page's heading`);
+    await c.keyboard.press('Tab');
+    expect(await c.evaluate(() => document.activeElement.tagName) === 'SELECT', 'Tab reaches the status filter');
+    await c.keyboard.press('Tab');
+    expect(await focusedText() === 'New campaign', `the second Tab reaches "${await focusedText()}"`);
+    await c.keyboard.press('Enter');
+    await heading(c, 'New campaign');
+    expect(await focusedText() === 'New campaign', 'the new page\'s heading has the focus');
+  });
+
+  // Dates relative to today: the campaign runs for the next four weeks.
+  const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+  let campaignUrl;
+
+  await step('create a campaign', async () => {
+    await heading(c, 'New campaign');
+    await everyControlIsLabelled(c, 'the campaign form');
+    await c.getByLabel('Name', { exact: true }).fill('Double 11, 2026');
+    await c.getByLabel('Starts').fill(day(0));
+    await c.getByLabel('Ends').fill(day(28));
+    await c.getByLabel('Platforms').fill('jd, taobao');
+    await c.getByLabel('Budget').fill('5000.00');
+    await c.getByLabel(`${seed.station.name} (Hubei)`).check();
+    await c.getByLabel('Testing lab').selectOption(seed.lab.id);
+    await c.getByLabel('Test plan (what the lab tests)').fill('GB 2099.1 plugs and sockets; QB/T 1333 bags');
+    await shot(c, 'campaign-new');
+    await c.getByRole('button', { name: 'Create the campaign' }).click();
+    await heading(c, 'Double 11, 2026');
+    await c.getByRole('link', { name: 'Quotas' }).and(c.locator('[aria-current="page"]')).waitFor();
+    campaignUrl = c.url().replace(/\/quotas$/, '');
+  });
+
+  await step('set quotas per category and platform', async () => {
+    await c.getByRole('button', { name: 'Add a quota' }).click();
+    await c.getByLabel('Category of quota 1').selectOption('power-strips');
+    await c.getByLabel('Platform of quota 1').selectOption('jd');
+    await c.getByLabel('Lots wanted, quota 1').fill('2');
+    await c.getByLabel('Price cap, quota 1').fill('150');
+    await c.getByRole('button', { name: 'Add a quota' }).click();
+    await c.getByLabel('Category of quota 2').selectOption('travel-bags');
+    await c.getByLabel('Lots wanted, quota 2').fill('2');
+    await c.getByLabel('Price cap, quota 2').fill('300');
+    await everyControlIsLabelled(c, 'the quota table');
+    await c.getByRole('button', { name: 'Save quotas' }).click();
+    await c.getByRole('status').filter({ hasText: 'Saved 2 quotas.' }).waitFor();
+    await shot(c, 'quotas');
+  });
+
+  const badCsv = path.join(out, 'candidates-with-mistakes.csv');
+  const goodCsv = path.join(out, 'candidates.csv');
+  fs.writeFileSync(badCsv, seed.bad_csv);
+  fs.writeFileSync(goodCsv, seed.good_csv);
+
+  await step('import candidates: every wrong row is reported', async () => {
+    // The refused import answers 422, which Chromium logs.
+    expectedErrors.set(current, [/status of 422/]);
+    await c.getByRole('link', { name: 'Candidates' }).click();
+    await c.getByRole('heading', { name: 'Import candidates' }).waitFor();
+    await everyControlIsLabelled(c, 'the candidates page');
+    await c.getByLabel('CSV file').setInputFiles(badCsv);
+    await c.getByRole('button', { name: 'Import' }).click();
+    const alert = c.getByRole('alert');
+    await alert.waitFor();
+    const text = await alert.textContent();
+    for (const row of ['Row 3', 'Row 4', 'Row 5']) expect(text.includes(row), `the report names ${row}: ${text}`);
+    expect(!text.includes('Row 2'), `the good row 2 is not blamed: ${text}`);
+    expect(text.includes('amazon'), `the report says what is wrong with the platform: ${text}`);
+    await c.getByText('No candidates match.').waitFor();
+    await shot(c, 'import-errors');
+  });
+
+  await step('import candidates', async () => {
+    await c.getByLabel('CSV file').setInputFiles(goodCsv);
+    await c.getByRole('button', { name: 'Import' }).click();
+    await c.getByRole('status').filter({ hasText: 'Imported 6 candidates.' }).waitFor();
+    await c.getByRole('table', { name: /Candidates, riskiest first \(6\)/ }).waitFor();
+    expect(await c.locator('table tbody tr').count() === 6, 'six candidates are listed');
+    await c.getByRole('cell', { name: 'Bright Sparks Store' }).waitFor();
+    await shot(c, 'candidates');
+  });
+
+  await step('activate the campaign', async () => {
+    await c.getByRole('link', { name: 'Overview' }).click();
+    await c.getByRole('button', { name: 'Activate the campaign' }).click();
+    await c.locator('h1 .badge').filter({ hasText: 'active' }).waitFor();
+  });
+
+  await step('preview and commit the assignment', async () => {
+    await c.getByRole('link', { name: 'Assignment' }).click();
+    await c.getByRole('button', { name: 'Preview the assignment' }).click();
+    const commit = c.getByRole('button', { name: 'Commit 4 offers' });
+    await commit.waitFor();
+    expect(await c.getByRole('table', { name: 'Planned offers' }).locator('tbody tr').count() === 4, 'four offers are planned');
+    await everyControlIsLabelled(c, 'the assignment preview');
+    await shot(c, 'assignment');
+    await commit.click();
+    await c.getByRole('status').filter({ hasText: '4 offers sent.' }).waitFor();
+  });
+
+  await step('the tasks are offered', async () => {
+    await c.getByRole('link', { name: 'See the tasks' }).click();
+    await c.getByRole('table', { name: /Tasks/ }).waitFor();
+    const rows = c.getByRole('table', { name: /Tasks/ }).locator('tbody tr');
+    expect(await rows.count() === 4, `four tasks are listed, not ${await rows.count()}`);
+    expect(await rows.filter({ hasText: 'offered' }).count() === 4, 'each is offered');
+    await c.getByLabel('Status').selectOption('accepted');
+    await c.getByText('No tasks match.').waitFor();
+    await c.getByLabel('Status').selectOption('offered');
+    await c.getByRole('table', { name: /Tasks/ }).waitFor();
+    await shot(c, 'tasks');
+  });
+
+  await step('the progress charts', async () => {
+    await c.getByRole('link', { name: 'Progress' }).click();
+    const quota = c.locator('figure[data-chart="Quota fill"] svg');
+    await quota.waitFor();
+    const quotaLabel = await quota.getAttribute('aria-label');
+    expect(/2 of 2/.test(quotaLabel), `the quota chart shows the filled slots: ${quotaLabel}`);
+    const status = await c.locator('figure[data-chart="Tasks by status"] svg').getAttribute('aria-label');
+    expect(status.includes('offered 4'), `the status chart counts the offers: ${status}`);
+    expect(await c.locator('figure[data-chart="Quota fill"] rect[data-value]').count() >= 4, 'the quota chart has bars');
+    await c.getByText('No samples on their way yet.').waitFor();
+    await shot(c, 'progress');
+  });
+
   await step('no console errors', async () => {
     expect(consoleErrors.length === 0, `console errors: ${JSON.stringify(consoleErrors, null, 1)}`);
   });

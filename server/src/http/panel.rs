@@ -44,6 +44,7 @@ const ASSETS: &[Asset] = &[
     asset!("api.js"),
     asset!("dom.js"),
     asset!("passkeys.js"),
+    asset!("charts.js"),
     asset!("pages/auth.js"),
     asset!("pages/campaigns.js"),
     asset!("pages/tasks.js"),

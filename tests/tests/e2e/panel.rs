@@ -17,13 +17,14 @@ use std::{net::TcpListener, path::PathBuf, process::Stdio, time::Duration};
 use mystery_buyer_server::auth::{
     Role,
     invitations::{self, NewInvitation},
+    sessions::{self, SessionKind},
 };
 use mystery_buyer_tests::{
     Backend, TestEnv, TestServer, on_each_backend,
-    people::{get, person},
+    people::{Person, get, person, post, send},
     service_var, unique,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -120,9 +121,89 @@ async fn run_browser(base: &str, seed: &Value, out: &std::path::Path) -> Value {
         .unwrap_or_else(|e| panic!("the browser run's last line is not JSON ({e}): {line}"))
 }
 
+/// What the pages need before anyone opens them: the people (invited,
+/// not yet registered: they register in the browser), a relay station and
+/// a lab, and volunteers with buying profiles for the assignment.
+struct World {
+    server: TestServer,
+    admin: Person,
+    coordinator: Invited,
+    operator: Invited,
+    inspector: Invited,
+    station: String,
+    lab: String,
+}
+
+async fn world(env: &TestEnv, server: TestServer) -> World {
+    let admin = person(&server, env, Role::Administrator).await;
+    let coordinator = invite(env, Role::Coordinator, "Chen Jing").await;
+    let operator = invite(env, Role::RelayOperator, "Wang Lei").await;
+    let inspector = invite(env, Role::LabInspector, "Liu Yang").await;
+    let token = Some(admin.access_token.as_str());
+    let (status, station) = post(
+        &server,
+        "/api/stations",
+        token,
+        json!({
+            "name": "Wuhan relay 3", "region": "Hubei",
+            "address": ["Room 301, 18 Jiefang Avenue", "Wuhan 430000"], "staff": [operator.user_id],
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{station}");
+    let (status, lab) = post(
+        &server,
+        "/api/labs",
+        token,
+        json!({
+            "name": "Shanghai Product Testing Lab", "region": "Shanghai",
+            "address": ["88 Caobao Road", "Shanghai 200233"], "staff": [inspector.user_id],
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{lab}");
+    for _ in 0..4 {
+        let volunteer = person(&server, env, Role::Volunteer).await;
+        let (status, body) = send(&server, Method::PUT, "/api/me/profile", Some(&volunteer.access_token), json!({
+            "region": "Hubei", "categories": ["power-strips", "travel-bags"], "platforms": ["jd", "taobao"],
+            "capacity": 2, "spending_cap": 50_000,
+        })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    World {
+        station: station["id"].as_str().expect("id").to_string(),
+        lab: lab["id"].as_str().expect("id").to_string(),
+        server,
+        admin,
+        coordinator,
+        operator,
+        inspector,
+    }
+}
+
+/// The candidate files the coordinator imports: one with mistakes on
+/// three rows (refused whole, each row named), then a good one.
+const BAD_CSV: &str = "category,platform,listing_url,shop_id,shop_name,listed_price,source
+power-strips,jd,https://jd.example.com/item/1,shop-1,Bright Sparks 1,4500,complaint
+power-strips,amazon,https://jd.example.com/item/2,shop-2,Bright Sparks 2,4600,complaint
+travel-bags,jd,https://jd.example.com/item/3,,Roam Bags,cheap,platform_feed
+travel-bags,taobao,https://taobao.example.com/item/4,shop-4,Trip Gear,18000,rumour
+";
+
+const GOOD_CSV: &str = "category,platform,listing_url,shop_id,shop_name,listed_price,source,complaints,claims
+power-strips,jd,https://jd.example.com/item/11,ps-1,Bright Sparks Store,4500,complaint,12,flash_sale;super_low_price
+power-strips,jd,https://jd.example.com/item/12,ps-2,Volt King,5200,platform_feed,3,
+power-strips,jd,https://jd.example.com/item/13,ps-3,Plug Palace,3900,earlier_failure,7,hot_seller
+travel-bags,jd,https://jd.example.com/item/14,tb-1,Roam Bags,18800,public_opinion,5,
+travel-bags,taobao,https://taobao.example.com/item/15,tb-2,Trip Gear,21000,complaint,9,flash_sale
+travel-bags,taobao,https://taobao.example.com/item/16,tb-3,Weekend Packs,15900,platform_feed,0,
+";
+
 on_each_backend! {
-/// A coordinator accepts an invitation in the browser, registers a
-/// passkey, signs out and back in.
+/// The whole day of the programme's staff in the browser: a coordinator
+/// accepts an invitation, registers a passkey, signs out and back in,
+/// creates a campaign, imports candidates (a bad file's rows reported,
+/// then a good one), commits an assignment and sees the progress charts.
 async fn the_panel_works_in_a_real_browser(backend: Backend) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("address").port();
@@ -138,25 +219,25 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
             ("MB_ACCESS_TOKEN_SECS", "86400"),
         ],
     );
-    let server: TestServer = env.start_on(listener).await;
-
-    let coordinator = invite(&env, Role::Coordinator, "Chen Jing").await;
+    let w = world(&env, env.start_on(listener).await).await;
     let seed = json!({
-        "coordinator": { "token": coordinator.token, "email": coordinator.email, "name": "Chen Jing" },
+        "coordinator": { "token": w.coordinator.token, "email": w.coordinator.email, "name": "Chen Jing" },
+        "operator": { "token": w.operator.token, "email": w.operator.email, "name": "Wang Lei" },
+        "inspector": { "token": w.inspector.token, "email": w.inspector.email, "name": "Liu Yang" },
+        "station": { "id": w.station, "name": "Wuhan relay 3" },
+        "lab": { "id": w.lab, "name": "Shanghai Product Testing Lab" },
+        "bad_csv": BAD_CSV,
+        "good_csv": GOOD_CSV,
     });
     let out = screenshots(backend);
     let report = run_browser(&origin, &seed, &out).await;
     assert_eq!(report["ok"], true, "{report}");
+    let server = &w.server;
+    let admin = Some(w.admin.access_token.as_str());
 
     // The passkey the browser registered is the coordinator's, and the
     // browser sessions it opened are listed as the coordinator's devices.
-    let admin = person(&server, &env, Role::Administrator).await;
-    let (status, devices) = get(
-        &server,
-        &format!("/api/users/{}/devices", coordinator.user_id),
-        Some(&admin.access_token),
-    )
-    .await;
+    let (status, devices) = get(server, &format!("/api/users/{}/devices", w.coordinator.user_id), admin).await;
     assert_eq!(status, StatusCode::OK, "{devices}");
     let browser_sessions: Vec<&Value> = devices
         .as_array()
@@ -171,13 +252,65 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
         1,
         "{devices}"
     );
-    for shot in ["invitation", "campaigns"] {
+
+    // What the coordinator did in the browser is what the API holds.
+    let coordinator = app_session(&env, &w.coordinator, Role::Coordinator).await;
+    let (_, campaigns) = get(server, "/api/campaigns", Some(&coordinator)).await;
+    let campaign = campaigns
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|c| c["name"] == "Double 11, 2026")
+        .unwrap_or_else(|| panic!("the campaign made in the browser: {campaigns}"))
+        .clone();
+    assert_eq!(campaign["status"], "active", "{campaign}");
+    assert_eq!(campaign["relay_stations"], json!([w.station]), "{campaign}");
+    assert_eq!(campaign["lab"], w.lab, "{campaign}");
+    assert_eq!(campaign["budget"], 500_000, "{campaign}");
+    assert_eq!(campaign["candidates"], 6, "{campaign}");
+    assert_eq!(campaign["quotas"].as_array().map(Vec::len), Some(2), "{campaign}");
+    let id = campaign["id"].as_str().expect("id");
+    let (_, tasks) = get(server, &format!("/api/tasks?campaign_id={id}"), Some(&coordinator)).await;
+    assert_eq!(tasks.as_array().map(Vec::len), Some(4), "{tasks}");
+    assert!(tasks.as_array().expect("list").iter().all(|t| t["status"] == "offered"), "{tasks}");
+
+    for shot in ["invitation", "campaigns", "campaign-new", "quotas", "import-errors", "candidates", "assignment", "tasks", "progress"] {
         assert!(
             out.join(format!("{shot}.png")).is_file(),
             "no screenshot {shot}.png in {}",
             out.display()
         );
     }
-    server.stop().await;
+    w.server.stop().await;
 }
+}
+
+/// An app session for someone whose only passkey is in the browser's
+/// authenticator, opened directly in the database (as `admin session`
+/// does), for the checks made over the API.
+async fn app_session(env: &TestEnv, who: &Invited, role: Role) -> String {
+    let services = env.services().await;
+    let now = services.clock.now();
+    let config = services.config.clone();
+    let user = who.user_id.clone();
+    let issued = services
+        .db
+        .write(move |conn| {
+            sessions::issue(
+                conn,
+                &config,
+                now,
+                &user,
+                role,
+                None,
+                SessionKind::App,
+                "test",
+            )
+        })
+        .await
+        .expect("session");
+    match issued {
+        sessions::Issued::App(tokens) => tokens.access_token,
+        sessions::Issued::Browser(_) => panic!("asked for an app session"),
+    }
 }
