@@ -32,7 +32,9 @@ export function h(tag, props, ...children) {
     } else if (key === 'value' && 'value' in el && !(el instanceof SVGElement)) {
       el.value = value;
     } else if ((key === 'checked' || key === 'selected' || key === 'disabled') && !(el instanceof SVGElement)) {
-      el[key] = Boolean(value);
+      // The attribute too: it is what a form's reset() goes back to.
+      el.setAttribute(key, '');
+      el[key] = true;
     } else {
       el.setAttribute(key, value === true ? '' : String(value));
     }

@@ -320,6 +320,155 @@ try {
     await shot(c, 'progress');
   });
 
+  // ---- the relay operator, on a phone-sized screen --------------------------------
+  const phone = { width: 360, height: 740 };
+  const operator = await actor('operator', phone);
+  const o = operator.page;
+  const photo = path.join(out, 'parcel.png');
+  // A 1x1 PNG: the photo of the parcel the operator attaches.
+  fs.writeFileSync(photo, Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64'));
+  let sample;
+
+  await step('the relay operator accepts the invitation and lands on the station page', async () => {
+    await o.goto(`/invitations/${seed.operator.token}`);
+    await o.getByText('You are invited as a relay-station operator').waitFor();
+    await o.getByRole('button', { name: 'Create a passkey and sign in' }).click();
+    await heading(o, seed.station.name);
+    expect(new URL(o.url()).pathname === '/station', `the operator is on ${o.url()}`);
+    await o.getByText('Nothing waits for a match.').waitFor();
+    await everyControlIsLabelled(o, 'the station page');
+    await noHorizontalScroll(o, 'the station page');
+    await shot(o, 'station');
+  });
+
+  await step('scan a parcel by its typed tracking number', async () => {
+    // BarcodeDetector is not in Chromium on Linux: no camera button, the code is typed.
+    expect(await o.getByRole('button', { name: 'Scan with the camera' }).count() === 0, 'no camera button without BarcodeDetector');
+    await o.getByLabel('Tracking number or recipient code').fill(seed.tracking_typed);
+    await o.getByLabel('Intact').check();
+    await o.getByLabel('Photos of the parcel (optional)').setInputFiles(photo);
+    await o.getByRole('button', { name: 'Record the scan' }).click();
+    await o.getByRole('heading', { name: 'Relabel and forward' }).waitFor();
+    sample = (await o.getByTestId('sample-code').first().textContent()).trim();
+    expect(/^S-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]$/.test(sample), `a sample code is shown: ${sample}`);
+    await o.getByText(seed.lab.name).first().waitFor();
+    const page = await o.content();
+    for (const secret of ['Spark City', 'JD-2026', 'winter sweep', 'jd.example.com']) {
+      expect(!page.includes(secret), `the station page shows ${secret}`);
+    }
+    await noHorizontalScroll(o, 'the scanned parcel');
+    await shot(o, 'station-scanned');
+  });
+
+  await step('the label is shown and opens', async () => {
+    const img = o.getByRole('img', { name: new RegExp(`Label for sample ${sample}`) });
+    await img.waitFor();
+    await o.waitForFunction((s) => {
+      const el = [...document.images].find((i) => i.alt.includes(s));
+      return el && el.complete && el.naturalWidth > 0;
+    }, sample);
+    const [popup] = await Promise.all([
+      o.waitForEvent('popup'),
+      o.getByRole('link', { name: 'Open the label (PNG)' }).click(),
+    ]);
+    const response = await popup.waitForEvent('response', (r) => r.url().includes('/label')).catch(() => null);
+    await popup.waitForLoadState();
+    const type = response ? response.headers()['content-type'] : await popup.evaluate(() => document.contentType);
+    expect(type === 'image/png', `the label opens as a PNG, not ${type}`);
+    await popup.screenshot({ path: path.join(out, 'label.png') });
+    await popup.close();
+    const pdf = await operator.context.request.get(await o.getByRole('link', { name: 'Open the label (PDF)' }).getAttribute('href'));
+    expect(pdf.status() === 200 && pdf.headers()['content-type'] === 'application/pdf', `the PDF label answers ${pdf.status()} ${pdf.headers()['content-type']}`);
+    expect((await pdf.body()).subarray(0, 5).toString() === '%PDF-', 'the PDF label is a PDF');
+  });
+
+  await step('forward the parcel to the lab', async () => {
+    await o.getByLabel('Carrier').fill('EMS');
+    await o.getByLabel('Tracking number', { exact: true }).fill('EMS0099887766');
+    await o.getByRole('button', { name: 'Record the hand-over' }).click();
+    await o.getByRole('heading', { name: 'Already forwarded' }).waitFor();
+    await o.getByText('No parcel waits to go on.').waitFor();
+    await shot(o, 'station-forwarded');
+  });
+
+  // ---- the lab inspector ----------------------------------------------------------------
+  const inspector = await actor('inspector', { width: 1024, height: 800 });
+  const l = inspector.page;
+  const report = path.join(out, 'report.pdf');
+  fs.writeFileSync(report, '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n');
+
+  await step('the lab inspector accepts the invitation and sees the sample on its way', async () => {
+    await l.goto(`/invitations/${seed.inspector.token}`);
+    await l.getByRole('button', { name: 'Create a passkey and sign in' }).click();
+    await heading(l, seed.lab.name);
+    expect(new URL(l.url()).pathname === '/lab', `the inspector is on ${l.url()}`);
+    const onTheWay = l.getByRole('table', { name: 'Samples forwarded to the lab' });
+    await onTheWay.getByRole('button', { name: sample }).waitFor();
+    await everyControlIsLabelled(l, 'the lab page');
+    await shot(l, 'lab');
+  });
+
+  await step('receive the sample by its typed code and record the result', async () => {
+    await l.getByLabel('Sample code').fill(sample.toLowerCase());
+    await l.getByRole('button', { name: 'Open', exact: true }).click();
+    await l.getByRole('heading', { name: new RegExp(`Sample ${sample}`) }).waitFor();
+    await l.getByText('GB 2099.1 plugs and sockets').waitFor();
+    const page = await l.content();
+    for (const secret of ['Spark City', 'jd.example.com', 'taobao', seed.station.name]) {
+      expect(!page.includes(secret), `the lab page shows ${secret}`);
+    }
+    await l.getByRole('button', { name: 'Record its arrival' }).click();
+    await l.getByRole('button', { name: 'Record the result' }).waitFor();
+    await l.getByLabel('Unqualified').check();
+    await l.getByLabel('Failed items (one per line)').fill('temperature rise\ninsulation resistance');
+    await l.getByLabel('Standard tested against').fill('GB 2099.1-2021');
+    await everyControlIsLabelled(l, 'the result form');
+    await l.getByRole('button', { name: 'Record the result' }).click();
+    await l.getByRole('button', { name: 'Correct the result' }).waitFor();
+    await l.getByText('temperature rise; insulation resistance').first().waitFor();
+  });
+
+  await step('upload the report', async () => {
+    await l.getByLabel('Report (PDF)').setInputFiles(report);
+    await l.getByRole('button', { name: 'Upload the report' }).click();
+    await l.getByRole('link', { name: 'Open the stored report' }).waitFor();
+    const tested = l.getByRole('table', { name: 'Samples with a result' });
+    await tested.getByRole('cell', { name: 'attached' }).waitFor();
+    await shot(l, 'lab-result');
+  });
+
+  // ---- back to the coordinator: the sample's result on the campaign's pages -------------
+  await step('the coordinator sees the result in the progress charts and publishes it', async () => {
+    await c.goto(`/#/campaigns/${seed.seeded_campaign.id}/progress`);
+    await heading(c, seed.seeded_campaign.name);
+    const stage = await c.locator('figure[data-chart="Samples by custody stage"] svg').getAttribute('aria-label');
+    expect(stage.includes('tested 1'), `the stage chart counts the tested sample: ${stage}`);
+    const rate = await c.locator('figure[data-chart="Failure rate by category"] svg').getAttribute('aria-label');
+    expect(rate.includes('100 % (1 of 1)'), `the failure chart shows the failed sample: ${rate}`);
+    await shot(c, 'progress-tested');
+    await c.getByRole('link', { name: 'Parcels & results' }).click();
+    const row = c.getByRole('row').filter({ hasText: sample });
+    await row.getByText('unqualified').waitFor();
+    await row.getByRole('button', { name: `Publish the result of ${sample}` }).click();
+    await row.getByText('published').waitFor();
+    await shot(c, 'parcels');
+  });
+
+  await step('the task page shows the whole route', async () => {
+    await c.getByRole('row').filter({ hasText: sample }).getByRole('link').click();
+    await c.getByRole('heading', { name: 'Parcel and result' }).waitFor();
+    await c.getByText(sample).first().waitFor();
+    await c.getByRole('link', { name: 'Open the lab report (PDF)' }).waitFor();
+    await c.getByRole('heading', { name: 'Evidence' }).waitFor();
+    await c.getByRole('button', { name: 'Show the custody chain' }).click();
+    const chain = c.getByRole('table', { name: /Custody entries/ });
+    await chain.waitFor();
+    for (const event of ['task accepted', 'purchase recorded', 'received at station', 'forwarded', 'received at lab', 'result recorded', 'result published']) {
+      expect(await chain.getByRole('cell', { name: event, exact: true }).count() >= 1, `the custody chain lists "${event}"`);
+    }
+    await shot(c, 'task');
+  });
+
   await step('no console errors', async () => {
     expect(consoleErrors.length === 0, `console errors: ${JSON.stringify(consoleErrors, null, 1)}`);
   });

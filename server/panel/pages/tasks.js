@@ -227,8 +227,8 @@ function custodySection(taskId) {
         ['Sample', (e) => e.entry.sample || ''],
         ['Hash', (e) => h('code', { title: e.entry.hash }, `${e.entry.hash.slice(0, 16)}…`)],
       ], proof.entries),
-      h('p', { class: 'small' }, `Proven against the checkpoint of ${cp && cp.checkpoint ? cp.checkpoint.size : (cp && cp.size) || '?'} entries signed with key `,
-        h('code', {}, String(proof.public_key).slice(0, 16)), '…. Anyone with the regulator’s copy of the public key can check it.'),
+      h('p', { class: 'small' }, `Each entry comes with its audit path to the checkpoint of ${cp.tree_size} entries signed ${when(cp.at_us)} with key `,
+        h('code', {}, cp.key_id), '. Anyone with the regulator’s copy of the public key can check the proof (see the custody-log documentation).'),
       h('a', { href: `/api/tasks/${taskId}/custody`, download: `custody-${taskId}.json` }, 'Download the proof (JSON)'));
     load.remove();
   }));

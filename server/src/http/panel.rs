@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("dom.js"),
     asset!("passkeys.js"),
     asset!("charts.js"),
+    asset!("scanner.js"),
     asset!("pages/auth.js"),
     asset!("pages/campaigns.js"),
     asset!("pages/tasks.js"),

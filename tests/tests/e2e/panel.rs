@@ -22,10 +22,17 @@ use mystery_buyer_server::auth::{
 use mystery_buyer_tests::{
     Backend, TestEnv, TestServer, on_each_backend,
     people::{Person, get, person, post, send},
-    service_var, unique,
+    service_var,
+    sync::{Device, new_id},
+    unique,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sync_protocol::{
+    Mutation,
+    mutations::{RecordPurchase, SetShipment},
+    records::Money,
+};
 use tokio::process::Command;
 
 /// How long the whole browser run may take.
@@ -181,6 +188,93 @@ async fn world(env: &TestEnv, server: TestServer) -> World {
     }
 }
 
+/// A parcel on its way to the station, from a campaign seeded over the
+/// API: a volunteer claimed a slot on its open board, bought and shipped
+/// with a tracking number the operator then scans in the browser.
+async fn parcel_on_its_way(env: &TestEnv, w: &World, tracking: &str) -> String {
+    let server = &w.server;
+    let planner = person(server, env, Role::Coordinator).await;
+    let token = Some(planner.access_token.as_str());
+    let (status, campaign) = post(server, "/api/campaigns", token, json!({
+        "name": "Power strips winter sweep", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2030-12-31T00:00:00Z",
+        "platforms": ["jd"], "currency": "CNY", "budget": 1_000_000, "open_board": true,
+        "relay_stations": [w.station], "lab": w.lab,
+        "test_plan": "GB 2099.1 plugs and sockets: temperature rise, insulation",
+    })).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let id = campaign["id"].as_str().expect("id").to_string();
+    let path = format!("/api/campaigns/{id}");
+    let (status, body) = send(
+        server,
+        Method::PUT,
+        &format!("{path}/quotas"),
+        token,
+        json!([{ "category": "power-strips", "target": 1 }]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(server, &format!("{path}/candidates"), token, json!({
+        "category": "power-strips", "platform": "jd", "listing_url": "https://jd.example.com/item/900",
+        "shop_id": "shop-900", "shop_name": "Spark City", "listed_price": 4_200, "source": "complaint",
+    })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(
+        server,
+        Method::PATCH,
+        &path,
+        token,
+        json!({ "status": "active" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let buyer = person(server, env, Role::Volunteer).await;
+    let token = Some(buyer.access_token.as_str());
+    let (status, body) = send(server, Method::PUT, "/api/me/profile", token, json!({
+        "region": "Hubei", "categories": ["power-strips"], "platforms": ["jd"], "capacity": 1, "spending_cap": 9_000,
+    })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, board) = get(server, &format!("{path}/board"), token).await;
+    let (status, claimed) = post(
+        server,
+        &format!("{path}/board/claim"),
+        token,
+        json!({ "candidate_id": board[0]["candidate_id"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{claimed}");
+    let task = claimed["task_id"].as_str().expect("task").to_string();
+    let mut phone = Device::register(server, &buyer, "phone").await;
+    phone.pull(server).await;
+    let now = chrono::Utc::now().timestamp_micros();
+    phone.mutate(
+        now,
+        Mutation::RecordPurchase(RecordPurchase {
+            id: new_id(),
+            task_id: task.clone(),
+            order_number: "JD-20261201-0042".into(),
+            amount: Money::new(4_200, "CNY"),
+            purchased_at_us: now,
+            shop_name: "Spark City".into(),
+        }),
+    );
+    phone.mutate(
+        now,
+        Mutation::SetShipment(SetShipment {
+            task_id: task.clone(),
+            carrier: Some("SF Express".into()),
+            tracking_number: Some(tracking.into()),
+        }),
+    );
+    phone.sync(server, now).await;
+    assert!(
+        phone.replica.refused().is_empty(),
+        "{:?}",
+        phone.replica.refused()
+    );
+    id
+}
+
 /// The candidate files the coordinator imports: one with mistakes on
 /// three rows (refused whole, each row named), then a good one.
 const BAD_CSV: &str = "category,platform,listing_url,shop_id,shop_name,listed_price,source
@@ -217,10 +311,15 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
             ("MB_RATE_LIMIT_IP_PER_MINUTE", "100000"),
             ("MB_RATE_LIMIT_ACCOUNT_PER_MINUTE", "100000"),
             ("MB_ACCESS_TOKEN_SECS", "86400"),
+            ("MB_CUSTODY_SIGNING_KEY", crate::e2e::logistics::SIGNING_SEED),
         ],
     );
     let w = world(&env, env.start_on(listener).await).await;
+    // Typed at the station as the label shows it, with spaces.
+    let seeded = parcel_on_its_way(&env, &w, "SF1234567890").await;
     let seed = json!({
+        "tracking_typed": "sf 1234 5678 90",
+        "seeded_campaign": { "id": seeded, "name": "Power strips winter sweep" },
         "coordinator": { "token": w.coordinator.token, "email": w.coordinator.email, "name": "Chen Jing" },
         "operator": { "token": w.operator.token, "email": w.operator.email, "name": "Wang Lei" },
         "inspector": { "token": w.inspector.token, "email": w.inspector.email, "name": "Liu Yang" },
@@ -274,7 +373,23 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     assert_eq!(tasks.as_array().map(Vec::len), Some(4), "{tasks}");
     assert!(tasks.as_array().expect("list").iter().all(|t| t["status"] == "offered"), "{tasks}");
 
-    for shot in ["invitation", "campaigns", "campaign-new", "quotas", "import-errors", "candidates", "assignment", "tasks", "progress"] {
+    // The parcel went through the station and the lab in the browser.
+    let (_, parcels) = get(server, &format!("/api/campaigns/{seeded}/parcels"), Some(&coordinator)).await;
+    let parcel = &parcels[0];
+    assert_eq!(parcel["stage"], "published", "{parcels}");
+    assert_eq!(parcel["condition"], "intact", "{parcels}");
+    assert_eq!(parcel["outgoing_carrier"], "EMS", "{parcels}");
+    assert_eq!(parcel["result"]["verdict"], "unqualified", "{parcels}");
+    assert_eq!(parcel["result"]["failed_items"], json!(["temperature rise", "insulation resistance"]), "{parcels}");
+    assert_eq!(parcel["result"]["standard"], "GB 2099.1-2021", "{parcels}");
+    assert!(parcel["result"]["report_sha256"].is_string(), "{parcels}");
+    assert_eq!(parcel["result"]["published"], true, "{parcels}");
+
+    for shot in [
+        "invitation", "campaigns", "campaign-new", "quotas", "import-errors", "candidates", "assignment", "tasks",
+        "progress", "station", "station-scanned", "label", "station-forwarded", "lab", "lab-result",
+        "progress-tested", "parcels", "task",
+    ] {
         assert!(
             out.join(format!("{shot}.png")).is_file(),
             "no screenshot {shot}.png in {}",
