@@ -103,37 +103,41 @@ export function rates(items, { title, empty: none }) {
   return figure(title, chart, dataTable(title, ['', 'failed', 'tested', '%'], shown.map((i) => [i.label, i.part, i.whole, pct(i)])));
 }
 
-/** Counts by key over time, stacked: `points` are `{at, by_status}`. */
+/** Counts by key over time, stacked: `points` are `{at, by_status}`,
+ *  placed by their time (the first, one per day, then now). */
 export function stackedArea(points, order, { title }) {
   const keys = order.filter((k) => points.some((p) => p.by_status[k]));
   const height = 240;
   const left = 40;
   const bottom = 24;
   const top = 10;
+  const times = points.map((p) => new Date(p.at).getTime());
+  const [t0, t1] = [times[0], times[times.length - 1]];
   const totals = points.map((p) => keys.reduce((n, k) => n + (p.by_status[k] || 0), 0));
   const max = Math.max(1, ...totals);
-  const x = (i) => left + (i / Math.max(1, points.length - 1)) * (WIDTH - left - 10);
+  const x = (i) => left + ((times[i] - t0) / Math.max(1, t1 - t0)) * (WIDTH - left - 10);
   const y = (v) => top + (1 - v / max) * (height - top - bottom);
   const last = points[points.length - 1];
-  const chart = svg(height, `${title}, ${points.length} days up to ${new Date(last.at).toLocaleDateString()}: ${keys.map((k) => `${k.replaceAll('_', ' ')} ${last.by_status[k] || 0}`).join(', ')}`);
+  const short = t1 - t0 < 36 * 3_600_000;
+  const fmt = (t) => new Date(t).toLocaleString(undefined, short ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric' });
+  const chart = svg(height, `${title}, from ${new Date(t0).toLocaleString()} to now: ${keys.map((k) => `${k.replaceAll('_', ' ')} ${last.by_status[k] || 0}`).join(', ')}`);
   for (const v of [0, Math.round(max / 2), max]) {
     chart.append(h('svg:line', { class: 'grid', x1: left, x2: WIDTH - 10, y1: y(v), y2: y(v) }), text(left - 6, y(v) + 4, String(v), { 'text-anchor': 'end' }));
   }
   const base = points.map(() => 0);
   keys.forEach((k, n) => {
     const upper = points.map((p, i) => base[i] + (p.by_status[k] || 0));
-    const path = [
-      ...upper.map((v, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`),
-      ...base.map((v, i) => [i, v]).reverse().map(([i, v]) => `L${x(i).toFixed(1)},${y(v).toFixed(1)}`),
-      'Z',
-    ].join(' ');
-    chart.append(h('svg:path', { d: path, fill: PALETTE[n % PALETTE.length], opacity: 0.85, 'data-key': k }));
+    // Steps, not slopes: a count holds until the next point.
+    const edge = (values) => values.flatMap((v, i) => (i ? [[x(i), y(values[i - 1])], [x(i), y(v)]] : [[x(i), y(v)]]));
+    const upperEdge = edge(upper);
+    const lowerEdge = edge(base).reverse();
+    const d = [...upperEdge, ...lowerEdge].map(([px, py], i) => `${i ? 'L' : 'M'}${px.toFixed(1)},${py.toFixed(1)}`).join(' ');
+    chart.append(h('svg:path', { d: `${d} Z`, fill: PALETTE[n % PALETTE.length], opacity: 0.9, 'data-key': k }));
     upper.forEach((v, i) => { base[i] = v; });
   });
   chart.append(h('svg:line', { class: 'axis', x1: left, x2: WIDTH - 10, y1: y(0), y2: y(0) }));
-  const fmt = (at) => new Date(at).toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
-  chart.append(text(left, height - 6, fmt(points[0].at)), text(WIDTH - 10, height - 6, fmt(last.at), { 'text-anchor': 'end' }));
+  chart.append(text(left, height - 6, fmt(t0)), text(WIDTH - 10, height - 6, short ? 'now' : fmt(t1), { 'text-anchor': 'end' }));
   const legend = h('ul', { class: 'legend' }, keys.map((k, n) => h('li', {}, h('span', { class: 'swatch', dataset: { c: String(n % PALETTE.length) } }), k.replaceAll('_', ' '))));
   return figure(title, chart,
-    dataTable(title, ['day', ...keys.map((k) => k.replaceAll('_', ' '))], points.map((p) => [fmt(p.at), ...keys.map((k) => p.by_status[k] || 0)])), legend);
+    dataTable(title, ['when', ...keys.map((k) => k.replaceAll('_', ' '))], points.map((p, i) => [new Date(times[i]).toLocaleString(), ...keys.map((k) => p.by_status[k] || 0)])), legend);
 }

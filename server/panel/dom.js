@@ -86,12 +86,14 @@ export function checkedValues(form, name) {
   return [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
 }
 
-/** A table with a caption and a header row; `columns` are `[title, cell(row), class?]`. */
-export function table(caption, columns, rows, { empty = 'Nothing yet.', rowAttrs } = {}) {
+/** A table with a caption (kept for screen readers but not shown with
+ *  `hideCaption`, under a heading that says the same) and a header row;
+ *  `columns` are `[title, cell(row), class?]`. */
+export function table(caption, columns, rows, { empty = 'Nothing yet.', rowAttrs, hideCaption = false } = {}) {
   if (!rows.length) return h('p', { class: 'muted' }, empty);
   return h('div', { class: 'scroll' },
     h('table', {},
-      caption ? h('caption', {}, caption) : null,
+      caption ? h('caption', { class: hideCaption ? 'sr-only' : null }, caption) : null,
       h('thead', {}, h('tr', {}, columns.map(([title, , cls]) => h('th', { scope: 'col', class: cls }, title)))),
       h('tbody', {}, rows.map((row) => h('tr', rowAttrs ? rowAttrs(row) : {},
         columns.map(([, cell, cls]) => h('td', { class: cls }, cell(row))))))));

@@ -16,6 +16,7 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 
 const nodeModules = process.env.MB_TEST_NODE_MODULES;
@@ -35,6 +36,16 @@ const base = args.base;
 const seed = JSON.parse(fs.readFileSync(args.seed, 'utf8'));
 const out = args.out;
 
+// What only the server's side can see (a mailed link) is asked for on
+// stdout, one JSON line, and answered on stdin.
+const answers = readline.createInterface({ input: process.stdin });
+const waiting = [];
+answers.on('line', (line) => { const resolve = waiting.shift(); if (resolve) resolve(JSON.parse(line)); });
+function ask(need) {
+  console.log(JSON.stringify(need));
+  return new Promise((resolve) => { waiting.push(resolve); });
+}
+
 const TIMEOUT = 15_000;
 const steps = [];
 let current = 'start';
@@ -42,6 +53,8 @@ let current = 'start';
 const consoleErrors = [];
 /** Console errors a step provokes on purpose, by step name: regexps. */
 const expectedErrors = new Map();
+/** What a window.prompt answers. */
+let promptAnswer = '';
 
 function fail(message) {
   throw new Error(message);
@@ -82,6 +95,8 @@ async function actor(name, viewport = { width: 1280, height: 900 }) {
       isUserVerified: true, automaticPresenceSimulation: true,
     },
   });
+  // Confirmations are accepted; a prompt gets the text the step set.
+  page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? (promptAnswer || 'no') : undefined));
   const a = { name, context, page, cdp, authenticatorId };
   actors.push(a);
   return a;
@@ -371,9 +386,8 @@ try {
       o.waitForEvent('popup'),
       o.getByRole('link', { name: 'Open the label (PNG)' }).click(),
     ]);
-    const response = await popup.waitForEvent('response', (r) => r.url().includes('/label')).catch(() => null);
     await popup.waitForLoadState();
-    const type = response ? response.headers()['content-type'] : await popup.evaluate(() => document.contentType);
+    const type = await popup.evaluate(() => document.contentType);
     expect(type === 'image/png', `the label opens as a PNG, not ${type}`);
     await popup.screenshot({ path: path.join(out, 'label.png') });
     await popup.close();
@@ -445,6 +459,8 @@ try {
     expect(stage.includes('tested 1'), `the stage chart counts the tested sample: ${stage}`);
     const rate = await c.locator('figure[data-chart="Failure rate by category"] svg').getAttribute('aria-label');
     expect(rate.includes('100 % (1 of 1)'), `the failure chart shows the failed sample: ${rate}`);
+    const over = await c.locator('figure[data-chart="Tasks by status over time"] svg').getAttribute('aria-label');
+    expect(over.includes('tested 1'), `the timeline ends with the tested task: ${over}`);
     await shot(c, 'progress-tested');
     await c.getByRole('link', { name: 'Parcels & results' }).click();
     const row = c.getByRole('row').filter({ hasText: sample });
@@ -456,6 +472,9 @@ try {
 
   await step('the task page shows the whole route', async () => {
     await c.getByRole('row').filter({ hasText: sample }).getByRole('link').click();
+    const thumb = c.getByRole('img', { name: 'listing photo (verified)' });
+    await thumb.waitFor();
+    await c.waitForFunction(() => [...document.images].some((i) => i.alt.startsWith('listing photo') && i.complete && i.naturalWidth > 0));
     await c.getByRole('heading', { name: 'Parcel and result' }).waitFor();
     await c.getByText(sample).first().waitFor();
     await c.getByRole('link', { name: 'Open the lab report (PDF)' }).waitFor();
@@ -469,6 +488,152 @@ try {
     await shot(c, 'task');
   });
 
+  await step('approve the reimbursement and mark it paid', async () => {
+    await c.goto(`/#/campaigns/${seed.seeded_campaign.id}/money`);
+    const row = c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first();
+    await row.getByText('requested').waitFor();
+    await row.getByRole('button', { name: /^Approve/ }).click();
+    await c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first().getByText('approved').waitFor();
+    await c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first().getByRole('button', { name: /^Mark paid/ }).click();
+    await c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first().getByText('paid', { exact: true }).waitFor();
+    const csv = await coordinator.context.request.get(`/api/campaigns/${seed.seeded_campaign.id}/finance.csv`);
+    expect(csv.ok() && csv.headers()['content-type'].startsWith('text/csv'), `the finance export answers ${csv.status()}`);
+    const text = await csv.text();
+    expect(text.startsWith('reimbursement_id,') && text.includes(',paid,'), `the finance export lists the paid request: ${text}`);
+    await shot(c, 'money');
+  });
+
+  await step('the other coordinator pages', async () => {
+    await c.getByRole('link', { name: 'Settings' }).click();
+    await c.getByLabel('Test plan (what the lab tests)').fill('GB 2099.1-2021, all clauses');
+    await everyControlIsLabelled(c, 'the campaign settings');
+    await c.getByRole('button', { name: 'Save changes' }).click();
+    await c.getByText('GB 2099.1-2021, all clauses').waitFor();
+    await c.getByRole('link', { name: 'Reviews' }).click();
+    await heading(c, 'Reviews');
+    await c.getByText('Nothing to review.').waitFor();
+    await c.getByRole('link', { name: 'Volunteers' }).click();
+    await heading(c, 'Volunteers');
+    const volunteers = c.getByRole('table', { name: /Volunteers with a buying profile/ });
+    expect(await volunteers.locator('tbody tr').count() === 5, 'five volunteers have a profile');
+    expect(!(await c.content()).includes('@example.org'), 'no volunteer address is shown to a coordinator');
+    await shot(c, 'volunteers');
+    await c.getByRole('link', { name: 'Tasks' }).first().click();
+    await heading(c, 'Tasks');
+    await c.getByLabel('Campaign').selectOption(seed.seeded_campaign.id);
+    await c.getByRole('table', { name: /Tasks/ }).getByRole('link', { name: /Spark City/ }).waitFor();
+    expect(await c.getByRole('table', { name: /Tasks/ }).locator('tbody tr').count() === 1, 'one task in the seeded campaign');
+  });
+
+  await step('a lost laptop: recover the account with a new passkey', async () => {
+    const laptop = await actor('coordinator-new-laptop');
+    const n = laptop.page;
+    await n.goto('/recover');
+    await heading(n, 'Recover your account');
+    await everyControlIsLabelled(n, 'the recovery page');
+    await n.getByLabel('Email address').fill(seed.coordinator.email);
+    await n.getByRole('button', { name: 'Mail me a recovery link' }).click();
+    await n.getByRole('status').filter({ hasText: 'a recovery link is on its way' }).waitFor();
+    const { token } = await ask({ need: 'recovery_link', email: seed.coordinator.email });
+    await n.goto(`/recover/${token}`);
+    await heading(n, 'Recover your account');
+    await n.getByLabel('Name of this device').fill('New laptop');
+    await n.getByRole('button', { name: 'Create a new passkey and sign in' }).click();
+    await heading(n, 'Campaigns');
+    await n.getByRole('link', { name: 'My account' }).click();
+    const keys = n.getByRole('table', { name: 'Your passkeys' });
+    await keys.getByRole('cell', { name: 'New laptop', exact: true }).waitFor();
+    expect(await keys.locator('tbody tr').count() === 2, 'the account has two passkeys');
+    await shot(n, 'account');
+    await n.getByRole('button', { name: 'Remove passkey Test laptop' }).click();
+    await keys.getByRole('cell', { name: 'Test laptop', exact: true }).waitFor({ state: 'detached' });
+    expect(await keys.locator('tbody tr').count() === 1, 'one passkey is left');
+  });
+
+  await step('the lost laptop\'s session has ended', async () => {
+    expectedErrors.set(current, [/status of 401/]);
+    await c.reload();
+    await heading(c, 'Sign in');
+  });
+
+  // ---- the administrator ----------------------------------------------------------------
+  const administrator = await actor('administrator');
+  const a = administrator.page;
+
+  await step('the administrator accepts the invitation and sees the users', async () => {
+    await a.goto(`/invitations/${seed.administrator.token}`);
+    await a.getByRole('button', { name: 'Create a passkey and sign in' }).click();
+    await heading(a, 'Users');
+    await a.getByRole('link', { name: seed.operator.name }).waitFor();
+    await everyControlIsLabelled(a, 'the users page');
+    await shot(a, 'users');
+  });
+
+  await step('invite a coordinator', async () => {
+    await a.getByLabel('Role').selectOption('coordinator');
+    await a.getByLabel('Email address').fill('new.coordinator@example.org');
+    await a.getByLabel('Name (staff)').fill('Sun Hui');
+    await a.getByRole('button', { name: 'Send the invitation' }).click();
+    await a.getByRole('status').filter({ hasText: 'Invitation mailed to new.coordinator@example.org as coordinator' }).waitFor();
+    await a.goto('/#/users?role=coordinator');
+    await a.getByRole('link', { name: 'Sun Hui' }).waitFor();
+  });
+
+  await step('a user\'s passkeys and devices; disable and re-enable', async () => {
+    await a.goto('/#/users?role=relay_operator');
+    await a.getByRole('link', { name: seed.operator.name }).click();
+    await heading(a, seed.operator.name);
+    expect(await a.getByRole('table', { name: 'Passkeys' }).locator('tbody tr').count() === 1, 'the operator has one passkey');
+    await a.getByRole('table', { name: 'Devices' }).getByRole('cell', { name: 'browser' }).first().waitFor();
+    await a.getByRole('button', { name: 'Disable' }).click();
+    await a.locator('h1 .badge').filter({ hasText: 'disabled' }).waitFor();
+    await a.getByRole('button', { name: 'Re-enable' }).click();
+    await a.locator('h1 .badge').filter({ hasText: 'active' }).waitFor();
+    await shot(a, 'user');
+  });
+
+  await step('the disabled operator was signed out', async () => {
+    // Disabling ended the operator's session: their next request is 401.
+    expectedErrors.set(current, [/status of 401/]);
+    await o.reload();
+    await heading(o, 'Sign in');
+  });
+
+  await step('add a relay station and take it out of use', async () => {
+    await a.getByRole('link', { name: 'Stations' }).click();
+    await heading(a, 'Relay stations');
+    await a.getByLabel('Name').fill('Hangzhou relay 1');
+    await a.getByLabel(/^Region/).fill('Zhejiang');
+    await a.getByLabel('Postal address (one line each)').fill('12 Wensan Road\nHangzhou 310012');
+    await a.getByLabel(seed.operator.name).check();
+    await everyControlIsLabelled(a, 'the station form');
+    await a.getByRole('button', { name: 'Add the relay station' }).click();
+    const row = a.getByRole('row').filter({ hasText: 'Hangzhou relay 1' });
+    await row.waitFor();
+    await row.getByText(seed.operator.name).waitFor();
+    await row.getByRole('link', { name: 'Change Hangzhou relay 1' }).click();
+    await a.getByLabel('In use (new parcels are routed here)').uncheck();
+    await a.getByRole('button', { name: 'Save' }).click();
+    await a.getByRole('row').filter({ hasText: 'Hangzhou relay 1' }).getByText('no', { exact: true }).waitFor();
+    await shot(a, 'stations');
+  });
+
+  await step('the labs', async () => {
+    await a.getByRole('link', { name: 'Labs' }).click();
+    await heading(a, 'Labs');
+    const row = a.getByRole('row').filter({ hasText: seed.lab.name });
+    await row.getByText(seed.inspector.name).waitFor();
+    await everyControlIsLabelled(a, 'the lab form');
+  });
+
+  await step('read a volunteer\'s personal data, on purpose', async () => {
+    await a.getByRole('link', { name: 'Volunteers' }).click();
+    await heading(a, 'Volunteers');
+    await a.getByRole('button', { name: /^Read the personal data of/ }).first().click();
+    await a.getByTestId('personal-data').waitFor();
+    await shot(a, 'personal-data');
+  });
+
   await step('no console errors', async () => {
     expect(consoleErrors.length === 0, `console errors: ${JSON.stringify(consoleErrors, null, 1)}`);
   });
@@ -477,6 +642,7 @@ try {
   if (consoleErrors.length) console.error(`console errors so far: ${JSON.stringify(consoleErrors, null, 1)}`);
   status = 1;
 } finally {
+  answers.close();
   await browser.close().catch(() => {});
 }
 if (status === 0) console.log(JSON.stringify({ ok: true, steps }));

@@ -135,29 +135,29 @@ export async function show(el, params) {
           item.refusal ? h('div', { class: 'small bad' }, item.refusal) : null)))
         : h('p', { class: 'muted' }, 'No evidence recorded yet.')),
     h('div', { class: 'cards' },
-      section('Purchases', table('', [
+      section('Purchases', table('Purchases', [
         ['Order', (p) => v(p.order_number)],
         ['Amount', (p) => money(v(p.amount).minor, v(p.amount).currency), 'num'],
         ['Bought', (p) => when(v(p.purchased_at_us))],
         ['Shop', (p) => v(p.shop_name)],
-      ], of('purchase'), { empty: 'Not bought yet.' })),
+      ], of('purchase'), { hideCaption: true, empty: 'Not bought yet.' })),
       section('Shipment', ...(of('shipment').length
         ? of('shipment').map((s) => h('dl', {}, fact('Carrier', v(s.carrier) || '—'), fact('Tracking number', v(s.tracking_number) || '—')))
         : [h('p', { class: 'muted' }, 'No shipment recorded yet.')])),
-      section('Reimbursements', table('', [
+      section('Reimbursements', table('Reimbursements', [
         ['Amount', (x) => money(x.amount.minor, x.amount.currency), 'num'],
         ['Status', (x) => badge(x.status)],
         ['Note', (x) => x.note],
         ['', (x) => decisionButtons(x, out)],
-      ], of('reimbursement'), { empty: 'None requested.' })),
+      ], of('reimbursement'), { hideCaption: true, empty: 'None requested.' })),
       of('note').length ? section('Notes', h('ul', {}, of('note').map((n) => h('li', {}, v(n.body))))) : null),
     parcel ? parcelSection(id, parcel, out) : null,
     accepted ? custodySection(id) : null,
-    section('Flags', table('', [
+    section('Flags', table('Flags', [
       ['Reason', (x) => words(x.reason)],
       ['Raised', (x) => when(x.created_at)],
       ['Resolution', (x) => (x.resolved_at ? `${x.resolution} (${when(x.resolved_at)})` : h('a', { href: '#/reviews' }, 'open — resolve on the review list'))],
-    ], reviews, { empty: 'Nothing flagged.' })),
+    ], reviews, { hideCaption: true, empty: 'Nothing flagged.' })),
     actionsSection(task, out));
 }
 

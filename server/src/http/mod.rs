@@ -159,6 +159,15 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
         )
         .route("/api/invitations", web::post().to(users::invite))
         .route("/api/users", web::get().to(users::list_users))
+        .route("/api/users/{id}", web::get().to(users::show_user))
+        .route(
+            "/api/users/{id}/passkeys",
+            web::get().to(users::user_passkeys),
+        )
+        .route(
+            "/api/users/{id}/passkeys/{passkey_id}",
+            web::delete().to(users::remove_user_passkey),
+        )
         .route("/api/volunteers", web::get().to(users::list_volunteers))
         .route(
             "/api/users/{id}/personal-data",

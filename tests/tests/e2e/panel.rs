@@ -14,13 +14,17 @@
 
 use std::{net::TcpListener, path::PathBuf, process::Stdio, time::Duration};
 
-use mystery_buyer_server::auth::{
-    Role,
-    invitations::{self, NewInvitation},
-    sessions::{self, SessionKind},
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use mystery_buyer_server::{
+    auth::{
+        Role,
+        invitations::{self, NewInvitation},
+        sessions::{self, SessionKind},
+    },
+    db::{DbError, identity},
 };
 use mystery_buyer_tests::{
-    Backend, TestEnv, TestServer, on_each_backend,
+    Backend, TestEnv, TestServer, eventually, link_token_in, on_each_backend,
     people::{Person, get, person, post, send},
     service_var,
     sync::{Device, new_id},
@@ -28,10 +32,11 @@ use mystery_buyer_tests::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use sync_protocol::{
     Mutation,
-    mutations::{RecordPurchase, SetShipment},
-    records::Money,
+    mutations::{AddEvidence, RecordPurchase, RequestReimbursement, SetShipment},
+    records::{EvidenceKind, Money},
 };
 use tokio::process::Command;
 
@@ -88,14 +93,18 @@ fn screenshots(backend: Backend) -> PathBuf {
     dir
 }
 
-/// Runs the browser script on `seed`; answers its last JSON line. Fails
-/// with everything it printed if it fails or takes too long.
-async fn run_browser(base: &str, seed: &Value, out: &std::path::Path) -> Value {
+/// Runs the browser script on `seed`; answers its last JSON line. While it
+/// runs, the script may ask for what only the server's side can see, one
+/// JSON line on stdout (`{"need": "recovery_link", "email": ...}`); the
+/// answer goes to its stdin. Fails with everything it printed if it fails
+/// or takes too long.
+async fn run_browser(env: &TestEnv, base: &str, seed: &Value, out: &std::path::Path) -> Value {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let seed_file = out.join("seed.json");
     std::fs::write(&seed_file, seed.to_string()).expect("seed written");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/panel.mjs");
-    let mut cmd = Command::new("node");
-    cmd.arg(&script)
+    let mut child = Command::new("node")
+        .arg(&script)
         .arg("--base")
         .arg(base)
         .arg("--seed")
@@ -104,28 +113,80 @@ async fn run_browser(base: &str, seed: &Value, out: &std::path::Path) -> Value {
         .arg(out)
         .env("MB_TEST_NODE_MODULES", service_var("MB_TEST_NODE_MODULES"))
         .env("MB_TEST_CHROMIUM", service_var("MB_TEST_CHROMIUM"))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(BROWSER_TIMEOUT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("the browser run did not finish within {BROWSER_TIMEOUT:?}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run node {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stderr = child.stderr.take().expect("stderr");
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let talk = async {
+        let mut printed = Vec::new();
+        while let Some(line) = stdout.next_line().await.expect("read stdout") {
+            if let Ok(ask) = serde_json::from_str::<Value>(&line)
+                && ask["need"] == "recovery_link"
+            {
+                let email = ask["email"].as_str().expect("email").to_string();
+                let token = recovery_token_mailed_to(env, &email).await;
+                let answer = format!("{}\n", json!({ "token": token }));
+                stdin
+                    .write_all(answer.as_bytes())
+                    .await
+                    .expect("answer the script");
+            }
+            printed.push(line);
+        }
+        let status = child.wait().await.expect("wait for node");
+        (status, printed)
+    };
+    let (status, printed) = tokio::time::timeout(BROWSER_TIMEOUT, talk)
+        .await
+        .unwrap_or_else(|_| panic!("the browser run did not finish within {BROWSER_TIMEOUT:?}"));
+    let stdout = printed.join("\n");
+    let stderr = errors.await.unwrap_or_default();
     assert!(
-        output.status.success(),
-        "the browser run failed ({}); screenshots in {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        output.status,
+        status.success(),
+        "the browser run failed ({status}); screenshots in {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.display()
     );
     eprintln!("{stdout}");
-    let line = stdout
-        .lines()
+    let line = printed
+        .iter()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or_else(|| panic!("the browser run printed nothing; stderr:\n{stderr}"));
     serde_json::from_str(line)
         .unwrap_or_else(|e| panic!("the browser run's last line is not JSON ({e}): {line}"))
+}
+
+/// The token of the recovery link mailed to `email` (the test server
+/// writes mail as `.eml` files to its outbox folder).
+async fn recovery_token_mailed_to(env: &TestEnv, email: &str) -> String {
+    let dir = env.config.outbox_dir();
+    let email = email.to_string();
+    eventually(Duration::from_secs(30), "the recovery mail", || {
+        let (dir, email) = (dir.clone(), email.clone());
+        async move {
+            for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+                let Ok(raw) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                if raw.contains(&email) && raw.contains("/recover/") {
+                    return link_token_in(&raw, "recover");
+                }
+            }
+            None
+        }
+    })
+    .await
+    .expect("the recovery link is mailed")
 }
 
 /// What the pages need before anyone opens them: the people (invited,
@@ -137,6 +198,7 @@ struct World {
     coordinator: Invited,
     operator: Invited,
     inspector: Invited,
+    administrator: Invited,
     station: String,
     lab: String,
 }
@@ -146,6 +208,7 @@ async fn world(env: &TestEnv, server: TestServer) -> World {
     let coordinator = invite(env, Role::Coordinator, "Chen Jing").await;
     let operator = invite(env, Role::RelayOperator, "Wang Lei").await;
     let inspector = invite(env, Role::LabInspector, "Liu Yang").await;
+    let administrator = invite(env, Role::Administrator, "Zhao Min").await;
     let token = Some(admin.access_token.as_str());
     let (status, station) = post(
         &server,
@@ -185,6 +248,7 @@ async fn world(env: &TestEnv, server: TestServer) -> World {
         coordinator,
         operator,
         inspector,
+        administrator,
     }
 }
 
@@ -266,13 +330,77 @@ async fn parcel_on_its_way(env: &TestEnv, w: &World, tracking: &str) -> String {
             tracking_number: Some(tracking.into()),
         }),
     );
+    phone.mutate(
+        now,
+        Mutation::RequestReimbursement(RequestReimbursement {
+            id: new_id(),
+            task_id: task.clone(),
+            amount: Money::new(4_200, "CNY"),
+            note: "paid by card".into(),
+        }),
+    );
+    // A photo of the listing, recorded on the phone and uploaded over tus.
+    let photo = listing_photo();
+    let evidence = new_id();
+    phone.mutate(
+        now,
+        Mutation::AddEvidence(AddEvidence {
+            id: evidence.clone(),
+            task_id: task.clone(),
+            kind: EvidenceKind::ListingPhoto,
+            sha256: hex::encode(Sha256::digest(&photo)),
+            size: photo.len() as u64,
+            media_type: "image/png".into(),
+            captured_at_us: now,
+            note: String::new(),
+        }),
+    );
     phone.sync(server, now).await;
     assert!(
         phone.replica.refused().is_empty(),
         "{:?}",
         phone.replica.refused()
     );
+    let response = server
+        .http
+        .post(server.url("/api/uploads"))
+        .bearer_auth(&buyer.access_token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", photo.len().to_string())
+        .header(
+            "Upload-Metadata",
+            format!("evidence_id {}", BASE64.encode(&evidence)),
+        )
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(photo)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let planner = Some(planner.access_token.as_str());
+    eventually(Duration::from_secs(20), "the photo is verified", || async {
+        let (_, package) = get(server, &format!("/api/tasks/{task}/evidence"), planner).await;
+        (package["items"][0]["status"] == "verified").then_some(())
+    })
+    .await
+    .expect("the photo is verified");
     id
+}
+
+/// A small PNG with something to see in its thumbnail.
+fn listing_photo() -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([
+            (x * 2) as u8,
+            (y * 3) as u8,
+            if (x / 16 + y / 16) % 2 == 0 { 200 } else { 40 },
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
 }
 
 /// The candidate files the coordinator imports: one with mistakes on
@@ -294,10 +422,15 @@ travel-bags,taobao,https://taobao.example.com/item/16,tb-3,Weekend Packs,15900,p
 ";
 
 on_each_backend! {
-/// The whole day of the programme's staff in the browser: a coordinator
-/// accepts an invitation, registers a passkey, signs out and back in,
-/// creates a campaign, imports candidates (a bad file's rows reported,
-/// then a good one), commits an assignment and sees the progress charts.
+/// A day of the programme's staff in the browser: a coordinator accepts
+/// an invitation, registers a passkey, signs out and back in, creates a
+/// campaign, imports candidates (a bad file's rows reported, then a good
+/// one), commits an assignment and sees the progress charts; a relay
+/// operator scans a parcel and opens its label; a lab inspector records a
+/// result and uploads the report; the coordinator publishes it, pays the
+/// reimbursement and recovers the account on a new device; an
+/// administrator invites, disables and re-enables, adds a station and
+/// reads personal data on purpose.
 async fn the_panel_works_in_a_real_browser(backend: Backend) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("address").port();
@@ -323,13 +456,14 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
         "coordinator": { "token": w.coordinator.token, "email": w.coordinator.email, "name": "Chen Jing" },
         "operator": { "token": w.operator.token, "email": w.operator.email, "name": "Wang Lei" },
         "inspector": { "token": w.inspector.token, "email": w.inspector.email, "name": "Liu Yang" },
+        "administrator": { "token": w.administrator.token, "email": w.administrator.email, "name": "Zhao Min" },
         "station": { "id": w.station, "name": "Wuhan relay 3" },
         "lab": { "id": w.lab, "name": "Shanghai Product Testing Lab" },
         "bad_csv": BAD_CSV,
         "good_csv": GOOD_CSV,
     });
     let out = screenshots(backend);
-    let report = run_browser(&origin, &seed, &out).await;
+    let report = run_browser(&env, &origin, &seed, &out).await;
     assert_eq!(report["ok"], true, "{report}");
     let server = &w.server;
     let admin = Some(w.admin.access_token.as_str());
@@ -344,8 +478,9 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
         .iter()
         .filter(|d| d["kind"] == "browser")
         .collect();
-    // The invitation's session (ended by signing out) and the sign-in's.
-    assert_eq!(browser_sessions.len(), 2, "{devices}");
+    // The invitation's session (ended by signing out), the sign-in's
+    // (ended when its passkey was removed) and the recovery's.
+    assert_eq!(browser_sessions.len(), 3, "{devices}");
     assert_eq!(
         browser_sessions.iter().filter(|d| d["revoked_at"].is_null()).count(),
         1,
@@ -385,10 +520,39 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     assert!(parcel["result"]["report_sha256"].is_string(), "{parcels}");
     assert_eq!(parcel["result"]["published"], true, "{parcels}");
 
+    // The administrator's pages: the coordinator invited, the station
+    // added and out of use, the personal data read recorded as theirs.
+    let (_, invited) = get(server, "/api/users?role=coordinator", admin).await;
+    assert!(invited.as_array().expect("list").iter().any(|u| u["display_name"] == "Sun Hui" && u["status"] == "invited"), "{invited}");
+    let (_, stations) = get(server, "/api/stations", admin).await;
+    let hangzhou = stations.as_array().expect("list").iter().find(|s| s["name"] == "Hangzhou relay 1").cloned().unwrap_or_else(|| panic!("{stations}"));
+    assert_eq!(hangzhou["active"], false, "{hangzhou}");
+    assert_eq!(hangzhou["staff"], json!([w.operator.user_id]), "{hangzhou}");
+    let (_, operator) = get(server, &format!("/api/users/{}", w.operator.user_id), admin).await;
+    assert_eq!(operator["status"], "active", "{operator}");
+    let (_, volunteers) = get(server, "/api/volunteers", admin).await;
+    let db = env.database().await;
+    let mut reads = 0;
+    for v in volunteers.as_array().expect("list") {
+        let id = v["id"].as_str().expect("id").to_string();
+        let audit = db
+            .read(move |conn| identity::audit_of(conn, "user", &id).map_err(DbError::from))
+            .await
+            .expect("audit");
+        for row in audit.iter().filter(|a| a.action == "personal_data.read") {
+            assert_eq!(row.actor_user_id.as_deref(), Some(w.administrator.user_id.as_str()));
+            reads += 1;
+        }
+    }
+    assert_eq!(reads, 1, "one personal-data read, audited");
+    // The reimbursement was approved and then paid.
+    let (_, progress) = get(server, &format!("/api/campaigns/{seeded}/progress"), Some(&coordinator)).await;
+    assert_eq!(progress["reimbursements"]["paid"], 1, "{progress}");
+
     for shot in [
         "invitation", "campaigns", "campaign-new", "quotas", "import-errors", "candidates", "assignment", "tasks",
         "progress", "station", "station-scanned", "label", "station-forwarded", "lab", "lab-result",
-        "progress-tested", "parcels", "task",
+        "progress-tested", "parcels", "task", "money", "volunteers", "account", "users", "user", "stations", "personal-data",
     ] {
         assert!(
             out.join(format!("{shot}.png")).is_file(),
