@@ -37,13 +37,11 @@ pub fn install() -> Result<()> {
 }
 
 /// Chromium and playwright-core, found.
-pub struct Browser {
-    node_modules: std::path::PathBuf,
-}
+pub struct Browser;
 
 impl Browser {
     pub fn locate() -> Result<Self> {
-        let node_modules = super::npm::locate("playwright-core")?;
+        super::npm::locate("playwright-core")?;
         let version = output(Command::new(CHROMIUM).arg("--version"))
             .map_err(|e| anyhow::anyhow!("{CHROMIUM} does not run: {e:#}"))?;
         let root = super::npm::root()?;
@@ -53,18 +51,12 @@ impl Browser {
             super::npm::version(&root, "playwright-core")
                 .unwrap_or_else(|| "(unknown version)".into()),
         );
-        Ok(Self { node_modules })
+        Ok(Self)
     }
 
-    /// `MB_TEST_CHROMIUM` (the browser) and `MB_TEST_NODE_MODULES` (the
-    /// shared `node_modules`, also set by the tus clients).
+    /// `MB_TEST_CHROMIUM`; playwright-core is in `MB_TEST_NODE_MODULES`
+    /// (see `npm.rs`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("MB_TEST_CHROMIUM", CHROMIUM.to_string()),
-            (
-                "MB_TEST_NODE_MODULES",
-                self.node_modules.to_string_lossy().into_owned(),
-            ),
-        ]
+        vec![("MB_TEST_CHROMIUM", CHROMIUM.to_string())]
     }
 }

@@ -97,6 +97,7 @@ impl Services {
         env.extend(self.smtp.env());
         env.extend(self.tus_clients.env());
         env.extend(self.browser.env());
+        env.extend(npm::env().unwrap_or_default());
         env
     }
 }

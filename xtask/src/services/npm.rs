@@ -146,3 +146,13 @@ pub fn locate(package: &str) -> Result<PathBuf> {
     }
     Ok(root.join("node_modules"))
 }
+
+/// `MB_TEST_NODE_MODULES`: the shared `node_modules` the Node scripts of
+/// the tests resolve their packages from.
+pub fn env() -> Result<Vec<(&'static str, String)>> {
+    let modules = root()?.join("node_modules");
+    Ok(vec![(
+        "MB_TEST_NODE_MODULES",
+        modules.to_string_lossy().into_owned(),
+    )])
+}

@@ -13,13 +13,12 @@ pub fn install() -> Result<()> {
 
 /// Where the installed clients are; fails if [`install`] has not run.
 pub struct TusClients {
-    node_modules: std::path::PathBuf,
     python: String,
 }
 
 impl TusClients {
     pub fn locate() -> Result<Self> {
-        let node_modules = super::npm::locate("tus-js-client")?;
+        super::npm::locate("tus-js-client")?;
         let python = output(
             super::python().args(["-c", "import sys, tusclient.client; print(sys.executable)"]),
         )
@@ -33,20 +32,13 @@ impl TusClients {
             python.trim()
         );
         Ok(Self {
-            node_modules,
             python: python.trim().to_string(),
         })
     }
 
-    /// `MB_TEST_NODE_MODULES` (the shared `node_modules`) and
-    /// `MB_TEST_PYTHON` (a python3 that imports tuspy).
+    /// `MB_TEST_PYTHON` (a python3 that imports tuspy); tus-js-client is in
+    /// `MB_TEST_NODE_MODULES` (see `npm.rs`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            (
-                "MB_TEST_NODE_MODULES",
-                self.node_modules.to_string_lossy().into_owned(),
-            ),
-            ("MB_TEST_PYTHON", self.python.clone()),
-        ]
+        vec![("MB_TEST_PYTHON", self.python.clone())]
     }
 }
