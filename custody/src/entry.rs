@@ -28,6 +28,8 @@ pub mod kinds {
     pub const EVIDENCE_VERIFIED: &str = "evidence_verified";
     pub const SHIPPED: &str = "shipped";
     pub const RECEIVED_AT_STATION: &str = "received_at_station";
+    /// A relay station's photo of the parcel, with its file's hashes.
+    pub const STATION_PHOTO: &str = "station_photo";
     pub const RELABELLED: &str = "relabelled";
     pub const FORWARDED: &str = "forwarded";
     pub const RECEIVED_AT_LAB: &str = "received_at_lab";

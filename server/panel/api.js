@@ -106,15 +106,16 @@ export function query(params) {
 
 /**
  * Uploads a file through tus 1.0 (`/api/uploads`) in one request
- * (creation-with-upload), for station photos; answers the evidence id
- * the file was uploaded under.
+ * (creation-with-upload) under the id `id` this device made, named by
+ * `key` (`photo_id` for a relay station's photo, `evidence_id` for
+ * evidence); answers the id.
  */
-export async function tusUpload(file, evidenceId) {
+export async function tusUpload(file, id, key = 'photo_id') {
   const b64 = (s) => btoa(unescape(encodeURIComponent(s)));
   const headers = {
     'Tus-Resumable': '1.0.0',
     'Upload-Length': String(file.size),
-    'Upload-Metadata': `evidence_id ${b64(evidenceId)},filename ${b64(file.name || 'photo')}`,
+    'Upload-Metadata': `${key} ${b64(id)},filename ${b64(file.name || 'photo')}`,
     'Content-Type': 'application/offset+octet-stream',
     'X-CSRF-Token': csrfToken(),
   };
@@ -124,7 +125,7 @@ export async function tusUpload(file, evidenceId) {
     try { problem = await response.json(); } catch { problem = { title: `HTTP ${response.status}` }; }
     throw new ApiError(response.status, problem);
   }
-  return evidenceId;
+  return id;
 }
 
 /** Parses CSV text (RFC 4180: quotes, doubled quotes, CRLF) into rows of objects by header. */

@@ -19,6 +19,7 @@ pub mod http;
 pub mod jobs;
 pub mod logistics;
 pub mod mail;
+pub mod spreadsheet;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;

@@ -15,8 +15,9 @@ use crate::{
     hlc::Stamp,
     merge::{Lww, Merge, StatusConflict, StatusReg, Withdrawal},
     records::{
-        Evidence, EvidenceKind, EvidenceStatus, Kind, Money, Note, Purchase, Record, Reimbursement,
-        ReimbursementStatus, Shipment, Status, StatusChange, Task,
+        Condition, Evidence, EvidenceKind, EvidenceStatus, Instruction, Kind, Money, Note,
+        Purchase, Record, Reimbursement, ReimbursementStatus, ScanStatus, Shipment, StationScan,
+        Status, StatusChange, Task,
     },
 };
 
@@ -26,6 +27,10 @@ pub const MAX_SHORT_TEXT: usize = 200;
 pub const MAX_LONG_TEXT: usize = 10_000;
 /// Largest amount in minor units (ten billion in major units).
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+/// Longest note on a scan.
+pub const MAX_SCAN_NOTE: usize = 2_000;
+/// Most photos on one scan.
+pub const MAX_SCAN_PHOTOS: usize = 20;
 
 /// A mutation the domain refused: a stable `code` an app can switch on and
 /// a message it can show. A rejected mutation still counts as processed.
@@ -149,6 +154,27 @@ pub struct Withdraw {
     pub reason: String,
 }
 
+/// A relay station's scan of an arriving parcel (insert-only; the id is a
+/// UUID made on the scanning device, so the same scan twice is one scan).
+/// Pushed by the station's scanner app; the server matches it to a parcel
+/// by tracking number or recipient code, now or when the number arrives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordScan {
+    pub id: String,
+    pub station_id: String,
+    /// The carrier's barcode or the recipient code, as scanned or typed.
+    pub code: String,
+    pub condition: Condition,
+    #[serde(default)]
+    pub note: String,
+    /// Ids (UUIDs the device made) of photos of the parcel, each uploaded
+    /// through tus with `photo_id` in its metadata, before or after the scan.
+    #[serde(default)]
+    pub photos: Vec<String>,
+    /// The device's clock when it scanned.
+    pub scanned_at_us: i64,
+}
+
 /// Every mutation a device may push, by wire name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", content = "args")]
@@ -173,6 +199,8 @@ pub enum Mutation {
     RequestReimbursement(RequestReimbursement),
     #[serde(rename = "record.withdraw")]
     Withdraw(Withdraw),
+    #[serde(rename = "scan.record")]
+    RecordScan(RecordScan),
 }
 
 /// Something the application of a mutation found that a person may need to
@@ -208,6 +236,14 @@ fn server_owned_keys(name: &str) -> &'static [&'static str] {
         "purchase.record" | "purchase.edit" => &["review", "approved"],
         "task.set_status" => &["risk_score", "sample_code", "assignee"],
         "shipment.set" => &["sample_code", "recipient_code"],
+        "scan.record" => &[
+            "status",
+            "parcel",
+            "instruction",
+            "received_at_us",
+            "sample_code",
+            "task_id",
+        ],
         _ => &[],
     }
 }
@@ -266,6 +302,7 @@ impl Mutation {
             Mutation::EditNote(_) => "note.edit",
             Mutation::RequestReimbursement(_) => "reimbursement.request",
             Mutation::Withdraw(_) => "record.withdraw",
+            Mutation::RecordScan(_) => "scan.record",
         }
     }
 
@@ -282,6 +319,7 @@ impl Mutation {
             Mutation::EditNote(m) => (Kind::Note, &m.id),
             Mutation::RequestReimbursement(m) => (Kind::Reimbursement, &m.id),
             Mutation::Withdraw(m) => (m.kind, &m.id),
+            Mutation::RecordScan(m) => (Kind::StationScan, &m.id),
         }
     }
 
@@ -324,6 +362,11 @@ impl Mutation {
                 lower(&mut m.task_id);
             }
             Mutation::Withdraw(m) => lower(&mut m.id),
+            Mutation::RecordScan(m) => {
+                lower(&mut m.id);
+                m.photos.iter_mut().for_each(lower);
+                m.code = m.code.trim().to_owned();
+            }
         }
     }
 
@@ -398,13 +441,38 @@ impl Mutation {
             Mutation::Withdraw(m) => {
                 uuid("id", &m.id)?;
                 text("reason", &m.reason, MAX_LONG_TEXT)?;
-                if matches!(m.kind, Kind::Task | Kind::Shipment) {
+                if matches!(m.kind, Kind::Task | Kind::Shipment) || m.kind.is_station() {
                     return Err(Rejection::new(
                         "not_withdrawable",
                         format!("a {} cannot be withdrawn", m.kind.as_str()),
                     ));
                 }
                 Ok(())
+            }
+            Mutation::RecordScan(m) => {
+                uuid("id", &m.id)?;
+                if m.station_id.is_empty() {
+                    return Err(invalid("station_id", "must name the station"));
+                }
+                text("station_id", &m.station_id, MAX_SHORT_TEXT)?;
+                if m.code.is_empty() {
+                    return Err(invalid("code", "must hold the scanned or typed code"));
+                }
+                text("code", &m.code, MAX_SHORT_TEXT)?;
+                if m.scanned_at_us <= 0 {
+                    return Err(invalid("scanned_at_us", "must be a time after 1970"));
+                }
+                if m.condition == Condition::Unknown {
+                    return Err(invalid("condition", "must be intact or damaged"));
+                }
+                text("note", &m.note, MAX_SCAN_NOTE)?;
+                if m.photos.len() > MAX_SCAN_PHOTOS {
+                    return Err(invalid(
+                        "photos",
+                        &format!("may name at most {MAX_SCAN_PHOTOS} photos"),
+                    ));
+                }
+                m.photos.iter().try_for_each(|p| uuid("photos", p))
             }
         }
     }
@@ -559,6 +627,33 @@ impl Mutation {
                     ))
                 }
             }
+            // The server fills in what the scan came to; the device shows it
+            // waiting until a pull says otherwise.
+            (Mutation::RecordScan(m), None) => Ok(created(Record::StationScan(StationScan {
+                id: m.id.clone(),
+                station_id: m.station_id.clone(),
+                code: m.code.clone(),
+                condition: m.condition,
+                note: m.note.clone(),
+                photos: m.photos.clone(),
+                scanned_at_us: m.scanned_at_us,
+                status: ScanStatus::Waiting,
+                parcel: None,
+                instruction: Instruction::Hold,
+                received_at_us: None,
+            }))),
+            // Insert-only: the same scan again (a retry, another device) is
+            // the same scan, whatever the server has added to it since.
+            (Mutation::RecordScan(m), Some(record @ Record::StationScan(s))) => {
+                if s.station_id == m.station_id {
+                    Ok(unchanged(record))
+                } else {
+                    Err(Rejection::new(
+                        "scan_id_reused",
+                        "this scan id was used for a scan at another station",
+                    ))
+                }
+            }
             (Mutation::Withdraw(m), Some(record)) => {
                 let mut record = record.clone();
                 let flag = Withdrawal::withdrawn(stamp.clone(), m.reason.clone());
@@ -584,7 +679,7 @@ impl Mutation {
     }
 }
 
-const KNOWN_NAMES: [&str; 10] = [
+const KNOWN_NAMES: [&str; 11] = [
     "task.set_status",
     "purchase.record",
     "purchase.edit",
@@ -595,6 +690,7 @@ const KNOWN_NAMES: [&str; 10] = [
     "note.edit",
     "reimbursement.request",
     "record.withdraw",
+    "scan.record",
 ];
 
 /// Moves a task's status in the generation the mutation names.
@@ -793,6 +889,50 @@ mod tests {
             .apply(Some(&first.record), &st(20, "tablet"))
             .expect("applies");
         assert!(out.effects.is_empty());
+    }
+
+    fn scan(station: &str) -> Value {
+        json!({"id": ID.to_uppercase(), "station_id": station, "code": " sf 1234-5678 ",
+            "condition": "damaged", "scanned_at_us": 7})
+    }
+
+    #[test]
+    fn a_scan_is_insert_only_by_its_device_made_id() {
+        let first = Mutation::decode("scan.record", &scan("st-1")).expect("decodes");
+        assert_eq!(first.target(), (Kind::StationScan, ID));
+        let created = first.apply(None, &st(1, "scanner")).expect("applies");
+        let Record::StationScan(s) = &created.record else {
+            panic!("a scan: {:?}", created.record)
+        };
+        assert_eq!(
+            (s.code.as_str(), s.status, s.instruction),
+            ("sf 1234-5678", ScanStatus::Waiting, Instruction::Hold)
+        );
+        let again = Mutation::decode("scan.record", &scan("st-1"))
+            .expect("decodes")
+            .apply(Some(&created.record), &st(2, "other-scanner"))
+            .expect("the same scan");
+        assert!(!again.changed);
+        let elsewhere = Mutation::decode("scan.record", &scan("st-2"))
+            .expect("decodes")
+            .apply(Some(&created.record), &st(3, "scanner"))
+            .expect_err("refused");
+        assert_eq!(elsewhere.code, "scan_id_reused");
+    }
+
+    #[test]
+    fn what_a_scan_came_to_is_the_servers_to_write() {
+        let mut args = scan("st-1");
+        args["instruction"] = json!("relabel_and_forward");
+        let err = Mutation::decode("scan.record", &args).expect_err("refused");
+        assert_eq!(err.code, "server_owned_field");
+        let mut args = scan("st-1");
+        args["condition"] = json!("soggy");
+        let err = Mutation::decode("scan.record", &args).expect_err("refused");
+        assert_eq!(err.code, "invalid_arguments");
+        let withdraw = json!({"kind": "station_scan", "id": ID});
+        let err = Mutation::decode("record.withdraw", &withdraw).expect_err("refused");
+        assert_eq!(err.code, "not_withdrawable");
     }
 
     #[test]

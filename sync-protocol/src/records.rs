@@ -1,8 +1,14 @@
-//! The records a volunteer's device holds, exactly as a pull delivers them
-//! (`put` carries the whole current record). Fields a device may edit are
-//! merge types with their stamps, so the device can predict the outcome of
-//! its own pending edits; fields only coordinators or the server write are
-//! plain values.
+//! The records a device holds, exactly as a pull delivers them (`put`
+//! carries the whole current record). Fields a device may edit are merge
+//! types with their stamps, so the device can predict the outcome of its own
+//! pending edits; fields only coordinators or the server write are plain
+//! values.
+//!
+//! A volunteer's device holds tasks and what belongs to them; a relay
+//! station's scanner holds the station's [`StationScan`]s and the [`StationParcel`]s on its
+//! shelf. A station record names no task, volunteer, shop, price, platform,
+//! category or campaign (design/logistics.md, "What each party sees"): a
+//! parcel is keyed by its recipient code.
 //!
 //! Compatibility: a field added later gets `#[serde(default)]`, and a record
 //! kind an older app does not know decodes as [`Record::Unknown`], so a newer
@@ -22,10 +28,26 @@ pub enum Kind {
     Shipment,
     Note,
     Reimbursement,
+    /// A relay station's scan (station scopes only).
+    StationScan,
+    /// A parcel as its relay station sees it (station scopes only).
+    StationParcel,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
+        Kind::Task,
+        Kind::Purchase,
+        Kind::Evidence,
+        Kind::Shipment,
+        Kind::Note,
+        Kind::Reimbursement,
+        Kind::StationScan,
+        Kind::StationParcel,
+    ];
+
+    /// The kinds a volunteer's device holds.
+    pub const VOLUNTEER: [Kind; 6] = [
         Kind::Task,
         Kind::Purchase,
         Kind::Evidence,
@@ -33,6 +55,16 @@ impl Kind {
         Kind::Note,
         Kind::Reimbursement,
     ];
+
+    /// The kinds a relay station's scanner holds. An app that predates them
+    /// never receives one: they live only in station scopes.
+    pub const STATION: [Kind; 2] = [Kind::StationScan, Kind::StationParcel];
+
+    /// Whether records of this kind belong to a relay station rather than
+    /// to a task.
+    pub fn is_station(self) -> bool {
+        Self::STATION.contains(&self)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,6 +74,8 @@ impl Kind {
             Kind::Shipment => "shipment",
             Kind::Note => "note",
             Kind::Reimbursement => "reimbursement",
+            Kind::StationScan => "station_scan",
+            Kind::StationParcel => "station_parcel",
         }
     }
 
@@ -315,6 +349,156 @@ pub struct Reimbursement {
     pub withdrawal: Withdrawal,
 }
 
+/// A parcel's state on arrival at the relay station.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    Intact,
+    Damaged,
+    /// A condition added by a newer server; a device never sends it.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Intact => "intact",
+            Condition::Damaged => "damaged",
+            Condition::Unknown => "unknown",
+        }
+    }
+
+    /// The condition of a stored value (`Unknown` for one this version does
+    /// not know).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "intact" => Condition::Intact,
+            "damaged" => Condition::Damaged,
+            _ => Condition::Unknown,
+        }
+    }
+}
+
+/// What the station is to do with a parcel. Written only by the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instruction {
+    /// Not matched yet (or not for this station yet): keep it aside.
+    #[default]
+    Hold,
+    /// Open it and seal the sample in front of a witness, then relabel and
+    /// forward.
+    WitnessFirst,
+    /// Relabel with the sample code and send it to the lab.
+    RelabelAndForward,
+    /// Already sent on: nothing to do.
+    Done,
+    /// An instruction added by a newer server: the app shows "ask the
+    /// coordinator" rather than failing the whole pull.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Where a parcel is on its route. Written only by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParcelStage {
+    Awaiting,
+    AtStation,
+    Forwarded,
+    AtLab,
+    Tested,
+    Published,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Whether a scan found its parcel. Written only by the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanStatus {
+    /// No parcel has this code yet (the volunteer's tracking number may not
+    /// have arrived): matched by the server when it does.
+    #[default]
+    Waiting,
+    Matched,
+}
+
+/// One scan at a relay station: the carrier's barcode or a typed recipient
+/// code. Insert-only, keyed by the id the scanning device made, so the same
+/// scan twice (a retry, two devices) is one scan. The device writes the
+/// first seven fields; the server the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationScan {
+    pub id: String,
+    pub station_id: String,
+    /// As the device sent it; the server's copy holds it normalised (upper
+    /// case, no spaces or dashes in a tracking number).
+    pub code: String,
+    pub condition: Condition,
+    #[serde(default)]
+    pub note: String,
+    /// Ids of photos of the parcel (each uploaded through tus with `photo_id`).
+    #[serde(default)]
+    pub photos: Vec<String>,
+    /// The device's clock when it scanned.
+    pub scanned_at_us: i64,
+    #[serde(default)]
+    pub status: ScanStatus,
+    /// The recipient code of the matched parcel: its [`StationParcel`] record's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parcel: Option<String>,
+    #[serde(default)]
+    pub instruction: Instruction,
+    /// When the server received the scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at_us: Option<i64>,
+}
+
+/// A destination as a station prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub name: String,
+    /// Postal address, one entry per line.
+    pub address: Vec<String>,
+}
+
+/// A parcel as the relay station holding it sees it: in the station's
+/// scope from its arrival scan until it is forwarded. Keyed by the recipient
+/// code written on it; written only by the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationParcel {
+    pub recipient_code: String,
+    pub station_id: String,
+    /// The incoming tracking number (normalised), once the volunteer gave it.
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+    pub stage: ParcelStage,
+    #[serde(default)]
+    pub condition: Option<Condition>,
+    /// The blind code to relabel it with.
+    #[serde(default)]
+    pub sample_code: Option<String>,
+    #[serde(default)]
+    pub instruction: Instruction,
+    /// The lab to send it to.
+    #[serde(default)]
+    pub destination: Option<Destination>,
+    #[serde(default)]
+    pub witness_required: bool,
+    #[serde(default)]
+    pub sealed_at_us: Option<i64>,
+    #[serde(default)]
+    pub received_at_us: Option<i64>,
+    #[serde(default)]
+    pub outgoing_carrier: Option<String>,
+    #[serde(default)]
+    pub outgoing_tracking_number: Option<String>,
+    #[serde(default)]
+    pub forwarded_at_us: Option<i64>,
+}
+
 /// Any synced record, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -325,6 +509,8 @@ pub enum Record {
     Shipment(Shipment),
     Note(Note),
     Reimbursement(Reimbursement),
+    StationScan(StationScan),
+    StationParcel(StationParcel),
     /// A kind this version of the crate does not know (added by a newer
     /// server). Apps keep it out of their views.
     #[serde(other)]
@@ -340,6 +526,8 @@ impl Record {
             Record::Shipment(_) => Kind::Shipment,
             Record::Note(_) => Kind::Note,
             Record::Reimbursement(_) => Kind::Reimbursement,
+            Record::StationScan(_) => Kind::StationScan,
+            Record::StationParcel(_) => Kind::StationParcel,
             Record::Unknown => return None,
         })
     }
@@ -352,11 +540,14 @@ impl Record {
             Record::Shipment(r) => &r.task_id,
             Record::Note(r) => &r.id,
             Record::Reimbursement(r) => &r.id,
+            Record::StationScan(r) => &r.id,
+            Record::StationParcel(r) => &r.recipient_code,
             Record::Unknown => "",
         }
     }
 
-    /// The task the record belongs to (a task belongs to itself).
+    /// The task the record belongs to (a task belongs to itself); empty for
+    /// a station's records, which never name their task.
     pub fn task_id(&self) -> &str {
         match self {
             Record::Task(r) => &r.id,
@@ -365,7 +556,7 @@ impl Record {
             Record::Shipment(r) => &r.task_id,
             Record::Note(r) => &r.task_id,
             Record::Reimbursement(r) => &r.task_id,
-            Record::Unknown => "",
+            Record::StationScan(_) | Record::StationParcel(_) | Record::Unknown => "",
         }
     }
 }

@@ -13,12 +13,13 @@ use serde_json::Value;
 use sync_protocol::{
     Lww, Money, Mutation, NodeId, Record, Rejection, Stamp, Status, StatusReg, Withdrawal,
     mutations::{
-        AddEvidence, AddNote, EditNote, EditPurchase, RecordPurchase, RequestReimbursement,
-        SetEvidenceNote, SetShipment, SetTaskStatus, Withdraw,
+        AddEvidence, AddNote, EditNote, EditPurchase, RecordPurchase, RecordScan,
+        RequestReimbursement, SetEvidenceNote, SetShipment, SetTaskStatus, Withdraw,
     },
     records::{
-        Evidence, EvidenceKind, EvidenceStatus, Kind, Note, Purchase, Reimbursement,
-        ReimbursementStatus, Shipment, StatusChange, Task,
+        Condition, Destination, Evidence, EvidenceKind, EvidenceStatus, Instruction, Kind, Note,
+        ParcelStage, Purchase, Reimbursement, ReimbursementStatus, ScanStatus, Shipment,
+        StationParcel, StationScan, StatusChange, Task,
     },
     wire::{
         Change, DeviceRegistered, MutationEnvelope, MutationResult, Outcome, PullResponse,
@@ -32,6 +33,10 @@ const EVIDENCE: &str = "0192f0c5-1a2b-7c3d-8e4f-5a6b7c8d9e02";
 const NOTE: &str = "0192f0c5-1a2b-7c3d-8e4f-5a6b7c8d9e03";
 const REIMBURSEMENT: &str = "0192f0c5-1a2b-7c3d-8e4f-5a6b7c8d9e04";
 const DEVICE: &str = "0192f0c3-0000-7000-8000-00000000d001";
+const SCANNER: &str = "0192f0c3-0000-7000-8000-00000000d002";
+const STATION: &str = "0192f0c2-0000-7000-8000-0000000057a1";
+const SCAN: &str = "0192f0c6-1a2b-7c3d-8e4f-5a6b7c8d9e05";
+const WAITING_SCAN: &str = "0192f0c6-1a2b-7c3d-8e4f-5a6b7c8d9e06";
 const SHA256: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const T0: i64 = 1_800_000_000_000_000;
 
@@ -115,7 +120,9 @@ fn cny(minor: i64) -> Money {
     Money::new(minor, "CNY")
 }
 
-/// One mutation of every name, in the order of `Mutation`'s variants.
+/// One mutation of every name a volunteer's app pushes, in the order of
+/// `Mutation`'s variants (a station's scanner pushes the others, frozen in
+/// `push_request_station`).
 fn one_of_every_mutation() -> Vec<Mutation> {
     vec![
         Mutation::SetTaskStatus(SetTaskStatus {
@@ -287,7 +294,11 @@ fn a_push_with_every_mutation_name_keeps_its_encoding() {
     let mut names: Vec<&str> = request.mutations.iter().map(|e| e.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 10, "one envelope of every mutation name");
+    assert_eq!(
+        names.len(),
+        10,
+        "one envelope of every volunteer mutation name"
+    );
     for (envelope, mutation) in request.mutations.iter().zip(&mutations) {
         assert_eq!(
             Mutation::decode(&envelope.name, &envelope.args).as_ref(),
@@ -415,7 +426,161 @@ fn a_pull_with_every_record_kind_and_a_remove_keeps_its_encoding() {
             Change::Remove { .. } => None,
         })
         .collect();
-    assert_eq!(kinds, Kind::ALL, "a put of every record kind");
+    assert_eq!(
+        kinds,
+        Kind::VOLUNTEER,
+        "a put of every volunteer record kind"
+    );
+}
+
+#[test]
+fn volunteer_and_station_kinds_are_every_kind_once() {
+    let both: Vec<Kind> = Kind::VOLUNTEER.into_iter().chain(Kind::STATION).collect();
+    assert_eq!(both, Kind::ALL);
+    assert!(Kind::STATION.iter().all(|k| k.is_station()));
+    assert!(!Kind::VOLUNTEER.iter().any(|k| k.is_station()));
+}
+
+fn scan_mutation() -> RecordScan {
+    RecordScan {
+        id: SCAN.into(),
+        station_id: STATION.into(),
+        code: "sf 1234 5678 9012".into(),
+        condition: Condition::Damaged,
+        note: "corner crushed".into(),
+        photos: vec![EVIDENCE.into()],
+        scanned_at_us: T0 - 7_200_000_000,
+    }
+}
+
+#[test]
+fn a_stations_push_of_a_scan_keeps_its_encoding() {
+    let mutation = Mutation::RecordScan(scan_mutation());
+    let (name, args) = mutation.encode();
+    let request = PushRequest {
+        v: 1,
+        device_id: SCANNER.into(),
+        sent_at_us: T0 + 60_000_000,
+        mutations: vec![MutationEnvelope {
+            seq: 1,
+            stamp: stamp(1_000, 0, "s41c0"),
+            name,
+            args,
+        }],
+    };
+    frozen("push_request_station", &request);
+    let envelope = &request.mutations[0];
+    assert_eq!(envelope.name, "scan.record");
+    assert_eq!(
+        Mutation::decode(&envelope.name, &envelope.args),
+        Ok(mutation)
+    );
+    let volunteer = read_golden("push_request", None);
+    let mut names: std::collections::BTreeSet<&str> = volunteer["mutations"]
+        .as_array()
+        .expect("mutations")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    names.insert(&envelope.name);
+    assert_eq!(names.len(), 11, "the two pushes name every mutation");
+}
+
+#[test]
+fn a_stations_pull_with_a_parcel_a_scan_and_a_remove_keeps_its_encoding() {
+    let parcel = StationParcel {
+        recipient_code: "MB-7K4Q-2XHC".into(),
+        station_id: STATION.into(),
+        tracking_number: Some("SF123456789012".into()),
+        stage: ParcelStage::AtStation,
+        condition: Some(Condition::Damaged),
+        sample_code: Some("S-4F7Q-9KXM-3".into()),
+        instruction: Instruction::WitnessFirst,
+        destination: Some(Destination {
+            name: "Provincial Product Quality Lab".into(),
+            address: vec!["12 Testing Road".into(), "Shanghai 200000".into()],
+        }),
+        witness_required: true,
+        sealed_at_us: None,
+        received_at_us: Some(T0 - 7_200_000_000),
+        outgoing_carrier: None,
+        outgoing_tracking_number: None,
+        forwarded_at_us: None,
+    };
+    let matched = StationScan {
+        id: SCAN.into(),
+        station_id: STATION.into(),
+        code: "SF123456789012".into(),
+        condition: Condition::Damaged,
+        note: "corner crushed".into(),
+        photos: vec![EVIDENCE.into()],
+        scanned_at_us: T0 - 7_200_000_000,
+        status: ScanStatus::Matched,
+        parcel: Some("MB-7K4Q-2XHC".into()),
+        instruction: Instruction::WitnessFirst,
+        received_at_us: Some(T0 + 61_000_000),
+    };
+    let waiting = StationScan {
+        id: WAITING_SCAN.into(),
+        station_id: STATION.into(),
+        code: "YT9988776655".into(),
+        condition: Condition::Intact,
+        note: String::new(),
+        photos: Vec::new(),
+        scanned_at_us: T0 - 3_600_000_000,
+        status: ScanStatus::Waiting,
+        parcel: None,
+        instruction: Instruction::Hold,
+        received_at_us: Some(T0 + 61_000_000),
+    };
+    let response = PullResponse {
+        v: 1,
+        reset: false,
+        changes: vec![
+            Change::Put {
+                record: Record::StationParcel(parcel),
+            },
+            Change::Put {
+                record: Record::StationScan(matched),
+            },
+            Change::Put {
+                record: Record::StationScan(waiting),
+            },
+            Change::Remove {
+                kind: Kind::StationParcel,
+                id: "MB-2QWE-RTY9".into(),
+            },
+            Change::Remove {
+                kind: Kind::StationScan,
+                id: "0192f0c6-1a2b-7c3d-8e4f-5a6b7c8d9e07".into(),
+            },
+        ],
+        cursor: "AAEAAAAAAAAAKw".into(),
+        more: false,
+        last_processed: 1,
+        server_time_us: T0 + 62_000_000,
+    };
+    frozen("pull_response_station", &response);
+}
+
+#[test]
+fn station_values_a_newer_server_adds_decode_as_unknown() {
+    let parcel = serde_json::json!({
+        "kind": "station_parcel", "recipient_code": "MB-7K4Q-2XHC", "station_id": STATION,
+        "stage": "returned_to_sender", "instruction": "return_to_sender",
+        "condition": "soaked",
+    });
+    let Record::StationParcel(p) = serde_json::from_value(parcel).expect("decodes") else {
+        panic!("a parcel")
+    };
+    assert_eq!(
+        (p.stage, p.instruction, p.condition),
+        (
+            ParcelStage::Unknown,
+            Instruction::Unknown,
+            Some(Condition::Unknown)
+        )
+    );
 }
 
 #[test]

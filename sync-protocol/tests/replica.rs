@@ -336,3 +336,97 @@ fn a_saved_replica_loads_back_the_same() {
     let loaded: Replica = serde_json::from_str(&saved).expect("loads");
     assert_eq!(loaded, replica);
 }
+
+/// A relay station's scanner: a scan made offline shows at once as
+/// waiting; the server's copy (matched, with the instruction) replaces it
+/// on the next pull; the parcel arrives beside it, and both go when the
+/// parcel is forwarded.
+#[test]
+fn a_station_scanner_holds_its_scans_and_parcels_like_any_record() {
+    use sync_protocol::{
+        mutations::RecordScan,
+        records::{Condition, Instruction, ParcelStage, ScanStatus, StationParcel},
+    };
+    const SCAN: &str = "0192f0c6-1a2b-7c3d-8e4f-5a6b7c8d9e05";
+    let mut scanner = Replica::new(&device());
+    let scan = Mutation::RecordScan(RecordScan {
+        id: SCAN.to_uppercase(),
+        station_id: "station-1".into(),
+        code: " SF-1234 5678 ".into(),
+        condition: Condition::Intact,
+        note: String::new(),
+        photos: Vec::new(),
+        scanned_at_us: T0,
+    });
+    assert_eq!(scanner.mutate(T0, scan.clone()), Ok(1));
+    let key = (Kind::StationScan, SCAN.to_owned());
+    let Some(Record::StationScan(shown)) = scanner.view().get(&key).cloned() else {
+        panic!("the scan shows at once: {:?}", scanner.view())
+    };
+    assert_eq!(
+        (shown.status, shown.instruction),
+        (ScanStatus::Waiting, Instruction::Hold)
+    );
+    // The same scan again (the operator pressed twice) is the same record.
+    assert_eq!(scanner.mutate(T0 + 1, scan), Ok(2));
+    assert_eq!(scanner.view().len(), 1);
+
+    scanner.on_push_response(&answer(
+        vec![(1, Outcome::Applied), (2, Outcome::Applied)],
+        2,
+    ));
+    let mut matched = shown;
+    matched.code = "SF12345678".into();
+    matched.status = ScanStatus::Matched;
+    matched.parcel = Some("MB-7K4Q-2XHC".into());
+    matched.instruction = Instruction::RelabelAndForward;
+    let parcel = StationParcel {
+        recipient_code: "MB-7K4Q-2XHC".into(),
+        station_id: "station-1".into(),
+        tracking_number: Some("SF12345678".into()),
+        stage: ParcelStage::AtStation,
+        condition: Some(Condition::Intact),
+        sample_code: Some("S-4F7Q-9KXM-3".into()),
+        instruction: Instruction::RelabelAndForward,
+        destination: None,
+        witness_required: false,
+        sealed_at_us: None,
+        received_at_us: Some(T0),
+        outgoing_carrier: None,
+        outgoing_tracking_number: None,
+        forwarded_at_us: None,
+    };
+    scanner.on_pull_response(&page(
+        vec![
+            Record::StationScan(matched.clone()),
+            Record::StationParcel(parcel),
+        ],
+        2,
+    ));
+    assert!(scanner.pending().is_empty(), "confirmed by the pull");
+    assert_eq!(
+        scanner.view().get(&key),
+        Some(&Record::StationScan(matched))
+    );
+    let parcel_key = (Kind::StationParcel, "MB-7K4Q-2XHC".to_owned());
+    assert!(scanner.view().contains_key(&parcel_key));
+
+    let mut forwarded = page(Vec::new(), 2);
+    forwarded.changes = vec![
+        Change::Remove {
+            kind: Kind::StationParcel,
+            id: "MB-7K4Q-2XHC".into(),
+        },
+        Change::Remove {
+            kind: Kind::StationScan,
+            id: SCAN.into(),
+        },
+    ];
+    scanner.on_pull_response(&forwarded);
+    assert!(scanner.view().is_empty(), "{:?}", scanner.view());
+    let saved = serde_json::to_string(&scanner).expect("saves");
+    assert_eq!(
+        serde_json::from_str::<Replica>(&saved).expect("loads"),
+        scanner
+    );
+}

@@ -479,10 +479,11 @@ try {
     await c.getByText(sample).first().waitFor();
     await c.getByRole('link', { name: 'Open the lab report (PDF)' }).waitFor();
     await c.getByRole('heading', { name: 'Evidence' }).waitFor();
+    await c.waitForFunction(() => [...document.images].some((i) => i.alt === 'Station photo 1 of the parcel' && i.complete && i.naturalWidth > 0));
     await c.getByRole('button', { name: 'Show the custody chain' }).click();
     const chain = c.getByRole('table', { name: /Custody entries/ });
     await chain.waitFor();
-    for (const event of ['task accepted', 'purchase recorded', 'received at station', 'forwarded', 'received at lab', 'result recorded', 'result published']) {
+    for (const event of ['task accepted', 'purchase recorded', 'evidence verified', 'received at station', 'station photo', 'forwarded', 'received at lab', 'result recorded', 'result published']) {
       expect(await chain.getByRole('cell', { name: event, exact: true }).count() >= 1, `the custody chain lists "${event}"`);
     }
     await shot(c, 'task');

@@ -19,7 +19,7 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// One app install of a volunteer.
+/// One app install of a volunteer or a relay station's scanner.
 pub struct Device {
     pub replica: Replica,
     pub token: String,
@@ -28,7 +28,7 @@ pub struct Device {
 }
 
 impl Device {
-    /// Registers a device for `person` (who must be a volunteer).
+    /// Registers a device for `person` (a volunteer or a relay operator).
     pub async fn register(server: &TestServer, person: &Person, name: &str) -> Self {
         let (status, body) = post(
             server,
@@ -114,6 +114,28 @@ impl Device {
 
     /// One page of a pull.
     pub async fn pull_page(&mut self, server: &TestServer, limit: Option<usize>) -> PullResponse {
+        self.pull_page_json(server, limit).await.0
+    }
+
+    /// Pulls until nothing more waits; returns every change as the server
+    /// sent it (JSON, before decoding drops a field the records lack).
+    pub async fn pull_json(&mut self, server: &TestServer) -> Vec<Value> {
+        let mut changes = Vec::new();
+        loop {
+            let (page, body) = self.pull_page_json(server, None).await;
+            changes.extend(body["changes"].as_array().cloned().unwrap_or_default());
+            if !page.more {
+                return changes;
+            }
+        }
+    }
+
+    /// One page of a pull, decoded and as sent.
+    pub async fn pull_page_json(
+        &mut self,
+        server: &TestServer,
+        limit: Option<usize>,
+    ) -> (PullResponse, Value) {
         let mut query = vec![("device_id", self.replica.device_id().to_owned())];
         if let Some(cursor) = self.replica.cursor() {
             query.push(("cursor", cursor.to_owned()));
@@ -132,9 +154,9 @@ impl Device {
         let status = response.status();
         let body: Value = response.json().await.expect("pull answer is JSON");
         assert_eq!(status, StatusCode::OK, "{body}");
-        let page: PullResponse = serde_json::from_value(body).expect("PullResponse");
+        let page: PullResponse = serde_json::from_value(body.clone()).expect("PullResponse");
         self.replica.on_pull_response(&page);
-        page
+        (page, body)
     }
 
     /// Pulls until nothing more waits; returns the number of pages.

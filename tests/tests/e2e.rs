@@ -17,6 +17,7 @@ mod e2e {
     #[cfg(feature = "services")]
     pub mod panel;
     pub mod process;
+    pub mod station_sync;
     pub mod sync;
     pub mod sync_safety;
     #[cfg(feature = "services")]

@@ -67,7 +67,9 @@ async function stationPage(el, station) {
         const condition = form.querySelector('input[name=condition]:checked').value;
         const files = [...photos.files];
         const ids = [];
-        for (const file of files) ids.push(await tusUpload(file, newId()));
+        // Each photo is uploaded under an id made here, then named by the
+        // scan; the server joins them in either order.
+        for (const file of files) ids.push(await tusUpload(file, newId(), 'photo_id'));
         const scan = await post(`${base}/scans`, {
           id: newId(), code: code.value.trim(), condition, note: note.value.trim(), photos: ids, scanned_at: new Date().toISOString(),
         });

@@ -209,6 +209,13 @@ function parcelSection(taskId, p, out) {
         : '—'),
       p.result && p.result.report_sha256 ? fact('Report', h('a', { href: `/api/tasks/${taskId}/report`, target: '_blank', rel: 'noopener' }, 'Open the lab report (PDF)')) : null),
     publish ? h('div', { class: 'actions' }, publish) : null,
+    p.photos && p.photos.length
+      ? h('div', {}, h('h3', {}, 'The station’s photos'), h('ul', { class: 'thumbs' }, p.photos.map((photo, i) => h('li', {},
+        h('a', { href: photo.file_url, target: '_blank', rel: 'noopener' },
+          photo.thumbnail_url
+            ? h('img', { src: photo.thumbnail_url, alt: `Station photo ${i + 1} of the parcel`, loading: 'lazy', width: '160', height: '160' })
+            : `Station photo ${i + 1}`)))))
+      : null,
     p.exceptions.length ? h('div', {}, h('h3', {}, 'Exceptions'), h('ul', {}, p.exceptions.map((x) => h('li', {},
       badge(x.kind, x.resolved_at ? '' : 'bad'), ` ${x.note} — ${words(x.reported_by_role)}, ${when(x.reported_at)}${x.resolution ? ` — resolved: ${x.resolution}` : ''}`)))) : null);
 }

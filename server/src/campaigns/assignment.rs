@@ -835,9 +835,6 @@ pub fn claim(
     let deadline = now
         .saturating_add(campaign.purchase_window_secs.saturating_mul(1_000_000))
         .min(campaign.ends_at);
-    // Accepting routes the parcel and logs custody: the log's head is taken
-    // before the task's scope (the lock order).
-    crate::custody::lock_head(conn)?;
     let task_id = tasks::create(
         conn,
         now,

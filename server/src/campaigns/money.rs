@@ -18,6 +18,7 @@ use crate::{
         time::{Micros, from_micros},
     },
     error::ApiError,
+    spreadsheet::cell,
     sync::{Touched, store},
 };
 
@@ -213,14 +214,14 @@ pub fn finance_csv(conn: &mut Conn, campaign_id: &str) -> Result<Vec<u8>, ApiErr
             .and_then(|u| u.pseudonym)
             .unwrap_or_default();
         out.write_record([
-            r.id.as_str(),
-            r.task_id.as_str(),
-            pseudonym.as_str(),
+            &cell(&r.id),
+            &cell(&r.task_id),
+            &cell(&pseudonym),
             &cap.to_string(),
             &r.amount.minor.to_string(),
-            r.amount.currency.as_str(),
+            &cell(&r.amount.currency),
             &wire_name(&r.status),
-            r.decision_reason.as_deref().unwrap_or(""),
+            &cell(r.decision_reason.as_deref().unwrap_or("")),
             &from_micros(row.created_at).to_rfc3339(),
         ])
         .map_err(fail)?;

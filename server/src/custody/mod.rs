@@ -6,11 +6,19 @@
 //! signed log. The format, the hashing and the verification live in the
 //! pure crate `custody-log`; this module only moves rows.
 //!
-//! Lock order: a writer locks its task rows first, then the custody head
-//! (taken by [`append`]), then sync scopes. Sync pushes that may append
-//! take the head right after their tasks ([`lock_head`]).
+//! The head row is the log's one point of contention: every append numbers
+//! its entry from it, so it is locked until the commit. [`append`] inside
+//! [`crate::db::Database::write_blocking`] therefore only queues the event;
+//! the transaction numbers, hashes and inserts its queued entries as its
+//! very last statements ([`flush`]), just before it commits. The head is
+//! held from there to the commit only, and nothing is locked after it, so
+//! it stands outside the lock order of tasks and scopes. A savepoint rolled
+//! back drops the events queued inside it ([`crate::db::savepoint`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    cell::RefCell,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use custody_log::{
     CheckpointSigner, Entry, Head, KeyId, NewEntry, PublicKey, SignedCheckpoint,
@@ -20,7 +28,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     db::{
-        self, Conn,
+        self, Conn, DbError,
         custody::{CheckpointRow, EntryRow},
         time::Micros,
     },
@@ -81,43 +89,125 @@ impl Event {
     }
 }
 
-/// Takes the custody head's lock without appending: for a transaction that
-/// may append later, after it has locked its task rows (the lock order).
-/// On SQLite the write transaction already excludes every other writer.
-pub fn lock_head(conn: &mut Conn) -> Result<(), ApiError> {
-    Ok(db::custody::head_for_update(conn)?)
+thread_local! {
+    /// The events of the write transaction running on this thread, in the
+    /// order they happened; `None` outside [`Deferring`]. A write
+    /// transaction runs start to commit on one blocking thread, with no
+    /// await inside, so the thread is the transaction.
+    static QUEUED: RefCell<Option<Vec<NewEntry>>> = const { RefCell::new(None) };
 }
 
-/// Appends `event` to the log inside the caller's transaction.
-pub fn append(conn: &mut Conn, now: Micros, event: Event) -> Result<Option<Entry>, ApiError> {
-    if LEFT_OUT_FOR_BENCHMARK.load(Ordering::Relaxed) {
-        return Ok(None);
+/// While alive, [`append`] on this thread queues its events for [`flush`].
+/// Made by `Database::write_blocking` around its transaction; dropping it
+/// (commit, rollback or panic) forgets whatever is left and gives back the
+/// queue of an enclosing transaction, if any.
+pub struct Deferring {
+    outer: Option<Vec<NewEntry>>,
+}
+
+impl Deferring {
+    pub fn begin() -> Self {
+        Self {
+            outer: QUEUED.with(|q| q.borrow_mut().replace(Vec::new())),
+        }
     }
-    let (seq, prev) = db::custody::claim_next(conn)?;
-    let head = if seq <= 1 {
+}
+
+impl Drop for Deferring {
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        QUEUED.with(|q| *q.borrow_mut() = outer);
+    }
+}
+
+/// How many events are queued: a savepoint's mark.
+pub fn queued() -> usize {
+    QUEUED.with(|q| q.borrow().as_ref().map_or(0, Vec::len))
+}
+
+/// Drops the events queued after `mark` (their savepoint rolled back).
+pub fn forget_after(mark: usize) {
+    QUEUED.with(|q| {
+        if let Some(list) = q.borrow_mut().as_mut() {
+            list.truncate(mark);
+        }
+    });
+}
+
+/// Appends `event` to the log in the caller's transaction: queued until the
+/// transaction's [`flush`] inside `Database::write_blocking`, written at
+/// once anywhere else.
+pub fn append(conn: &mut Conn, now: Micros, event: Event) -> Result<(), ApiError> {
+    if LEFT_OUT_FOR_BENCHMARK.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    if event.task.is_empty() {
+        return Err(ApiError::Internal(format!(
+            "a {} custody event without its task",
+            event.kind
+        )));
+    }
+    let new = NewEntry {
+        at_us: now,
+        kind: event.kind.to_string(),
+        subject: event.task,
+        sample: event.sample,
+        data: Value::Object(event.data),
+    };
+    let direct = QUEUED.with(|q| match q.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(new);
+            None
+        }
+        None => Some(new),
+    });
+    match direct {
+        Some(new) => Ok(write_entries(conn, vec![new])?),
+        None => Ok(()),
+    }
+}
+
+/// Writes the events this thread's transaction queued, chained after the
+/// head: the transaction's last statements before its commit.
+pub fn flush(conn: &mut Conn) -> Result<(), DbError> {
+    let queued = QUEUED.with(|q| q.borrow_mut().as_mut().map(std::mem::take));
+    match queued {
+        Some(list) if !list.is_empty() => write_entries(conn, list),
+        _ => Ok(()),
+    }
+}
+
+/// Numbers `entries` from the head in one update (which locks it until the
+/// commit), hashes each onto the one before, inserts them and moves the
+/// head's hash.
+fn write_entries(conn: &mut Conn, entries: Vec<NewEntry>) -> Result<(), DbError> {
+    let count = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    let (last_seq, prev) = db::custody::claim_seqs(conn, count)?;
+    let first = last_seq - count + 1;
+    let mut head = if first <= 1 {
         None
     } else {
         Some(Head {
-            seq: u64::try_from(seq - 1).unwrap_or(0),
+            seq: u64::try_from(first - 1).unwrap_or(0),
             hash: decode_hash(&prev)
-                .ok_or_else(|| ApiError::Internal("the custody head hash is damaged".into()))?,
+                .ok_or_else(|| DbError::Damaged("the custody head's hash is not a hash".into()))?,
         })
     };
-    let entry = custody_log::append(
-        head,
-        NewEntry {
-            at_us: now,
-            kind: event.kind.to_string(),
-            subject: event.task,
-            sample: event.sample,
-            data: Value::Object(event.data),
-        },
-    )
-    .map_err(|e| ApiError::Internal(format!("custody entry refused: {e}")))?;
-    let row = to_row(&entry);
-    db::custody::insert_entry(conn, &row)?;
-    db::custody::set_head_hash(conn, &row.hash)?;
-    Ok(Some(entry))
+    let mut rows = Vec::with_capacity(entries.len());
+    for new in entries {
+        let entry = custody_log::append(head, new)
+            .map_err(|e| DbError::Damaged(format!("a custody entry was refused: {e}")))?;
+        head = Some(Head {
+            seq: entry.seq,
+            hash: entry.hash,
+        });
+        rows.push(to_row(&entry));
+    }
+    db::custody::insert_entries(conn, &rows)?;
+    if let Some(last) = rows.last() {
+        db::custody::set_head_hash(conn, &last.hash)?;
+    }
+    Ok(())
 }
 
 fn to_row(entry: &Entry) -> EntryRow {
@@ -209,6 +299,8 @@ pub fn checkpoint(
     now: Micros,
     signer: &CheckpointSigner,
 ) -> Result<Option<SignedCheckpoint>, ApiError> {
+    // What this transaction logged so far is part of the log it signs.
+    flush(conn)?;
     let (size, _) = db::custody::head(conn)?;
     let latest = db::custody::latest_checkpoint(conn)?;
     if let Some(row) = &latest

@@ -1,8 +1,8 @@
 //! SQL of the custody log (crate `custody-log` holds the format). Entries are
 //! appended under the lock of the one `custody_head` row, taken by the
-//! `UPDATE` that numbers the entry, so entries are numbered densely in
-//! commit order. Lock order (see ARCHITECTURE.md): a writer takes its task
-//! rows first, then this head, then sync scopes.
+//! `UPDATE` that numbers them as a transaction's last statements before its
+//! commit (`custody::flush`), so entries are numbered densely in commit
+//! order and the head is the last lock any writer takes.
 
 use diesel::prelude::*;
 
@@ -38,29 +38,17 @@ pub struct CheckpointRow {
     pub signature: String,
 }
 
-/// Takes the head's lock and the next number: returns (the new entry's seq,
-/// the hash of the entry before it; empty for the first entry).
-pub fn claim_next(conn: &mut Conn) -> QueryResult<(i64, String)> {
+/// Takes the head's lock (until the commit) and the next `count` numbers:
+/// returns (the last of them, the hash of the entry before the first; empty
+/// for an empty log).
+pub fn claim_seqs(conn: &mut Conn, count: i64) -> QueryResult<(i64, String)> {
     with_conn!(conn, c => diesel::update(custody_head::table.find(1))
-        .set(custody_head::seq.eq(custody_head::seq + 1))
+        .set(custody_head::seq.eq(custody_head::seq + count))
         .returning((custody_head::seq, custody_head::hash))
         .get_result(c))
 }
 
-/// Locks the head row until commit (PostgreSQL; SQLite's write
-/// transaction already excludes other writers).
-pub fn head_for_update(conn: &mut Conn) -> QueryResult<()> {
-    if let Conn::Pg(c) = conn {
-        custody_head::table
-            .find(1)
-            .select(custody_head::seq)
-            .for_update()
-            .first::<i64>(&mut **c)?;
-    }
-    Ok(())
-}
-
-/// Records the hash of the entry just numbered by [`claim_next`].
+/// Records the hash of the last entry numbered by [`claim_seqs`].
 pub fn set_head_hash(conn: &mut Conn, hash: &str) -> QueryResult<()> {
     with_conn!(conn, c => diesel::update(custody_head::table.find(1))
         .set(custody_head::hash.eq(hash))
@@ -76,8 +64,8 @@ pub fn head(conn: &mut Conn) -> QueryResult<(i64, String)> {
         .first(c))
 }
 
-pub fn insert_entry(conn: &mut Conn, row: &EntryRow) -> QueryResult<()> {
-    with_conn!(conn, c => diesel::insert_into(custody_entries::table).values(row).execute(c))?;
+pub fn insert_entries(conn: &mut Conn, rows: &[EntryRow]) -> QueryResult<()> {
+    with_conn!(conn, c => diesel::insert_into(custody_entries::table).values(rows).execute(c))?;
     Ok(())
 }
 

@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use super::{
     Conn,
     schema::{
-        lab_inspectors, lab_results, labs, parcel_exceptions, parcels, scans, station_operators,
-        stations,
+        lab_inspectors, lab_results, labs, parcel_exceptions, parcels, scan_photos, scans,
+        station_operators, station_photos, stations,
     },
     time::Micros,
 };
@@ -348,6 +348,16 @@ pub fn lab_parcels(conn: &mut Conn, lab: &str) -> QueryResult<Vec<ParcelRow>> {
         .load(c))
 }
 
+/// The parcels on stations' shelves bound for a lab (arrived, not yet
+/// forwarded).
+pub fn shelved_for_lab(conn: &mut Conn, lab: &str) -> QueryResult<Vec<ParcelRow>> {
+    with_conn!(conn, c => parcels::table
+        .filter(parcels::lab_id.eq(lab))
+        .filter(parcels::stage.eq("at_station"))
+        .select(ParcelRow::as_select())
+        .load(c))
+}
+
 pub fn campaign_parcels(conn: &mut Conn, campaign: &str) -> QueryResult<Vec<ParcelRow>> {
     with_conn!(conn, c => parcels::table
         .filter(parcels::campaign_id.eq(campaign))
@@ -413,6 +423,110 @@ pub fn scans_of_task(conn: &mut Conn, task: &str) -> QueryResult<Vec<ScanRow>> {
         .order((scans::scanned_at.asc(), scans::id.asc()))
         .select(ScanRow::as_select())
         .load(c))
+}
+
+// ---- station photos --------------------------------------------------------
+
+/// A relay station's photo whose file passed the media pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = station_photos)]
+pub struct StationPhotoRow {
+    pub id: String,
+    pub owner_id: String,
+    pub upload_id: String,
+    pub original_sha256: String,
+    pub original_key: Option<String>,
+    pub served_sha256: String,
+    pub served_media_type: String,
+    pub served_size: i64,
+    pub thumbnail_sha256: Option<String>,
+    pub created_at: Micros,
+}
+
+/// Inserts a photo unless one with its id exists; whether it was new.
+pub fn insert_station_photo(conn: &mut Conn, row: &StationPhotoRow) -> QueryResult<bool> {
+    let n = with_conn!(conn, c => diesel::insert_into(station_photos::table)
+        .values(row)
+        .on_conflict(station_photos::id)
+        .do_nothing()
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+pub fn find_station_photo(conn: &mut Conn, id: &str) -> QueryResult<Option<StationPhotoRow>> {
+    with_conn!(conn, c => station_photos::table
+        .find(id)
+        .select(StationPhotoRow::as_select())
+        .first(c)
+        .optional())
+}
+
+/// Records that `scan` names `photos`.
+pub fn link_scan_photos(conn: &mut Conn, scan: &str, photos: &[String]) -> QueryResult<()> {
+    let rows: Vec<_> = photos
+        .iter()
+        .map(|p| (scan_photos::scan_id.eq(scan), scan_photos::photo_id.eq(p)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    with_conn!(conn, c => diesel::insert_into(scan_photos::table)
+        .values(&rows)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+/// The scans that name `photo`, locked until the commit on PostgreSQL
+/// (SQLite's writer excludes the others): a scan matched meanwhile waits
+/// for this transaction, or this one sees it matched.
+pub fn scans_naming_photo(conn: &mut Conn, photo: &str) -> QueryResult<Vec<ScanRow>> {
+    let named = scan_photos::table
+        .filter(scan_photos::photo_id.eq(photo))
+        .select(scan_photos::scan_id);
+    match conn {
+        Conn::Pg(c) => scans::table
+            .filter(scans::id.eq_any(named))
+            .order(scans::id.asc())
+            .select(ScanRow::as_select())
+            .for_update()
+            .load(&mut **c),
+        Conn::Sqlite(c) => scans::table
+            .filter(scans::id.eq_any(named))
+            .order(scans::id.asc())
+            .select(ScanRow::as_select())
+            .load(&mut **c),
+    }
+}
+
+/// The photos named by `scans` whose files arrived, with the scan naming
+/// each: (scan id, photo).
+pub fn photos_of_scans(
+    conn: &mut Conn,
+    scan_ids: &[String],
+) -> QueryResult<Vec<(String, StationPhotoRow)>> {
+    with_conn!(conn, c => scan_photos::table
+        .inner_join(station_photos::table.on(station_photos::id.eq(scan_photos::photo_id)))
+        .filter(scan_photos::scan_id.eq_any(scan_ids))
+        .order((scan_photos::scan_id.asc(), station_photos::id.asc()))
+        .select((scan_photos::scan_id, StationPhotoRow::as_select()))
+        .load(c))
+}
+
+/// Whether a scan at one of `user`'s stations names `photo`.
+pub fn photo_seen_at_stations_of(conn: &mut Conn, photo: &str, user: &str) -> QueryResult<bool> {
+    let stations = station_operators::table
+        .filter(station_operators::user_id.eq(user))
+        .select(station_operators::station_id);
+    let named = scan_photos::table
+        .filter(scan_photos::photo_id.eq(photo))
+        .select(scan_photos::scan_id);
+    let n: i64 = with_conn!(conn, c => scans::table
+        .filter(scans::id.eq_any(named))
+        .filter(scans::station_id.eq_any(stations))
+        .count()
+        .get_result(c))?;
+    Ok(n > 0)
 }
 
 // ---- lab results -----------------------------------------------------------

@@ -29,6 +29,7 @@ pub mod logistics;
 pub mod mail_outbox;
 pub mod migrations;
 pub mod schema;
+pub mod station_sync;
 pub mod sync;
 pub mod time;
 pub mod uploads;
@@ -72,6 +73,8 @@ pub enum DbError {
     Migration(String),
     #[error("database task did not finish: {0}")]
     Join(String),
+    #[error("the database holds damaged data: {0}")]
+    Damaged(String),
 }
 
 /// Which backend a [`Database`] talks to.
@@ -170,19 +173,26 @@ impl Database {
     }
 
     /// Runs `f` in one write transaction on the calling thread: committed if
-    /// it returns `Ok`, rolled back otherwise.
+    /// it returns `Ok`, rolled back otherwise. The custody events it logged
+    /// are written last, just before the commit (`custody::flush`).
     pub fn write_blocking<T, E>(&self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<DbError> + From<diesel::result::Error>,
     {
+        let _deferring = crate::custody::Deferring::begin();
+        let body = |conn: &mut Conn| {
+            let out = f(conn)?;
+            crate::custody::flush(conn)?;
+            Ok(out)
+        };
         match &self.pools {
             Pools::Sqlite(pool) => {
                 let mut c: PooledConnection<_> = pool.get().map_err(DbError::from)?;
-                c.immediate_transaction(|c| f(&mut Conn::Sqlite(c)))
+                c.immediate_transaction(|c| body(&mut Conn::Sqlite(c)))
             }
             Pools::Pg(pool) => {
                 let mut c = pool.get().map_err(DbError::from)?;
-                diesel::Connection::transaction(&mut *c, |c| f(&mut Conn::Pg(c)))
+                diesel::Connection::transaction(&mut *c, |c| body(&mut Conn::Pg(c)))
             }
         }
     }
@@ -275,8 +285,14 @@ pub fn savepoint<T, E>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T, E
 where
     E: From<diesel::result::Error>,
 {
-    match conn {
+    // Custody events queued inside are forgotten with the savepoint.
+    let mark = crate::custody::queued();
+    let out = match conn {
         Conn::Sqlite(c) => diesel::Connection::transaction(&mut **c, |c| f(&mut Conn::Sqlite(c))),
         Conn::Pg(c) => diesel::Connection::transaction(&mut **c, |c| f(&mut Conn::Pg(c))),
+    };
+    if out.is_err() {
+        crate::custody::forget_after(mark);
     }
+    out
 }

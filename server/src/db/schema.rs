@@ -393,6 +393,29 @@ diesel::table! {
         refusal -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        purpose -> Text,
+    }
+}
+
+diesel::table! {
+    station_photos (id) {
+        id -> Text,
+        owner_id -> Text,
+        upload_id -> Text,
+        original_sha256 -> Text,
+        original_key -> Nullable<Text>,
+        served_sha256 -> Text,
+        served_media_type -> Text,
+        served_size -> BigInt,
+        thumbnail_sha256 -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scan_photos (scan_id, photo_id) {
+        scan_id -> Text,
+        photo_id -> Text,
     }
 }
 
@@ -592,6 +615,20 @@ diesel::joinable!(campaign_tasks -> tasks (task_id));
 diesel::joinable!(campaign_tasks -> candidates (candidate_id));
 diesel::joinable!(upload_parts -> uploads (upload_id));
 diesel::joinable!(upload_pieces -> uploads (upload_id));
+diesel::table! {
+    station_records (kind, id) {
+        kind -> Text,
+        id -> Text,
+        station_id -> Text,
+        task_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        version -> BigInt,
+        doc -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(station_operators -> stations (station_id));
 diesel::joinable!(lab_inspectors -> labs (lab_id));
 diesel::joinable!(parcels -> stations (station_id));
@@ -632,6 +669,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     upload_parts,
     upload_pieces,
     evidence_files,
+    station_photos,
+    scan_photos,
     stations,
     station_operators,
     labs,
@@ -643,4 +682,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     custody_entries,
     custody_head,
     custody_checkpoints,
+    station_records,
 );

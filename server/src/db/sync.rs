@@ -194,6 +194,25 @@ pub fn bump_scope(conn: &mut Conn, scope: &str) -> QueryResult<i64> {
         .get_result(c))
 }
 
+/// Takes the row locks of `scopes`, in the order given, without changing
+/// their versions (a scope never written gets its row at version 0): for a
+/// transaction that will write several scopes in an order it cannot choose.
+/// On SQLite the write transaction already excludes every other writer.
+pub fn lock_scopes(conn: &mut Conn, scopes: &[String]) -> QueryResult<()> {
+    let Conn::Pg(c) = conn else {
+        return Ok(());
+    };
+    for scope in scopes {
+        diesel::insert_into(sync_scopes::table)
+            .values((sync_scopes::scope.eq(scope), sync_scopes::version.eq(0_i64)))
+            .on_conflict(sync_scopes::scope)
+            .do_update()
+            .set(sync_scopes::version.eq(sync_scopes::version))
+            .execute(&mut **c)?;
+    }
+    Ok(())
+}
+
 /// The current versions of `scopes` (absent scopes have had no change).
 pub fn scope_versions(conn: &mut Conn, scopes: &[String]) -> QueryResult<Vec<(String, i64)>> {
     with_conn!(conn, c => sync_scopes::table
@@ -253,6 +272,19 @@ pub fn changes_since(
         .limit(limit)
         .select((sync_records::version, sync_records::kind, sync_records::id, sync_records::doc))
         .load(c))?;
+    with_removes(conn, scope, after, limit, puts)
+}
+
+/// The first `limit` changes of `scope` after `after`: `puts` (version,
+/// kind, id, document; at most `limit`, from whichever table holds the
+/// scope's records) merged with the scope's tombstones, in version order.
+pub fn with_removes(
+    conn: &mut Conn,
+    scope: &str,
+    after: i64,
+    limit: i64,
+    puts: Vec<(i64, String, String, String)>,
+) -> QueryResult<Vec<ScopeChange>> {
     let removes: Vec<(i64, String, String)> = with_conn!(conn, c => sync_tombstones::table
         .filter(sync_tombstones::scope.eq(scope))
         .filter(sync_tombstones::version.gt(after))

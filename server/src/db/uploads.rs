@@ -39,7 +39,15 @@ pub struct UploadRow {
     pub refusal: Option<String>,
     pub created_at: Micros,
     pub updated_at: Micros,
+    /// `evidence` (`evidence_id` names a synced evidence record) or
+    /// `station_photo` (it names a relay station's photo).
+    pub purpose: String,
 }
+
+/// An upload that fills a volunteer's evidence record.
+pub const FOR_EVIDENCE: &str = "evidence";
+/// An upload of a relay station's photo of a parcel.
+pub const FOR_STATION_PHOTO: &str = "station_photo";
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = upload_parts)]

@@ -187,3 +187,40 @@ pub fn served(
         sha256,
     })
 }
+
+/// The served copy or thumbnail of a relay station's photo, if `actor` may
+/// see it: coordinators and administrators, the operator who took it, and
+/// the operators of a station where a scan names it. Anyone else (the lab
+/// above all) is told it does not exist.
+pub fn served_station_photo(
+    conn: &mut Conn,
+    actor: &Actor,
+    photo_id: &str,
+    which: Which,
+) -> Result<Served, ApiError> {
+    let missing = || ApiError::Missing("no such photo".into());
+    let photo = db::logistics::find_station_photo(conn, photo_id)?.ok_or_else(missing)?;
+    let allowed = match actor.role {
+        Role::Coordinator | Role::Administrator => true,
+        Role::RelayOperator => {
+            photo.owner_id == actor.user_id
+                || db::logistics::photo_seen_at_stations_of(conn, photo_id, &actor.user_id)?
+        }
+        _ => false,
+    };
+    if !allowed {
+        return Err(missing());
+    }
+    let (sha256, media_type) = match which {
+        Which::Served => (photo.served_sha256, photo.served_media_type),
+        Which::Thumbnail => (
+            photo.thumbnail_sha256.ok_or_else(missing)?,
+            crate::uploads::media::THUMBNAIL_TYPE.to_string(),
+        ),
+    };
+    Ok(Served {
+        key: content_key(&sha256),
+        media_type,
+        sha256,
+    })
+}

@@ -37,6 +37,7 @@ use crate::error::Problem;
         campaigns::commit_assignment, campaigns::board, campaigns::claim,
         campaigns::progress, campaigns::finance_csv, campaigns::decide_reimbursement,
         uploads::create, evidence::package, evidence::file, evidence::thumbnail,
+        evidence::station_photo, evidence::station_photo_thumbnail,
         logistics::list_stations, logistics::create_station, logistics::show_station,
         logistics::edit_station, logistics::list_labs, logistics::create_lab, logistics::show_lab,
         logistics::edit_lab, logistics::station_parcels, logistics::scan, logistics::show_scan,

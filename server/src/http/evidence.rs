@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use super::AppState;
 use crate::{
     auth::{Actor, Role},
+    db::Conn,
     error::{ApiError, Problem},
     evidence::{self, Which},
     storage::ByteRange,
@@ -48,7 +49,15 @@ pub async fn file(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> actix_web::Result<HttpResponse> {
-    serve(state, actor, id.into_inner(), req, Which::Served).await
+    serve(
+        state,
+        actor,
+        id.into_inner(),
+        req,
+        Which::Served,
+        evidence::served,
+    )
+    .await
 }
 
 /// The thumbnail of a photo or screenshot.
@@ -63,8 +72,20 @@ pub async fn thumbnail(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> actix_web::Result<HttpResponse> {
-    serve(state, actor, id.into_inner(), req, Which::Thumbnail).await
+    serve(
+        state,
+        actor,
+        id.into_inner(),
+        req,
+        Which::Thumbnail,
+        evidence::served,
+    )
+    .await
 }
+
+/// Who may fetch which stored file: `evidence::served` or
+/// `evidence::served_station_photo`.
+type Lookup = fn(&mut Conn, &Actor, &str, Which) -> Result<evidence::Served, ApiError>;
 
 async fn serve(
     state: web::Data<AppState>,
@@ -72,12 +93,64 @@ async fn serve(
     id: String,
     req: HttpRequest,
     which: Which,
+    lookup: Lookup,
 ) -> actix_web::Result<HttpResponse> {
     let served = state
         .db
-        .read(move |conn| evidence::served(conn, &actor, &id, which))
+        .read(move |conn| lookup(conn, &actor, &id, which))
         .await?;
     send_blob(&state, served, &req).await
+}
+
+/// The served copy of a relay station's photo of a parcel (metadata
+/// removed): coordinators, administrators and the station's operators.
+#[utoipa::path(get, path = "/api/station-photos/{id}/file", tag = "logistics",
+    responses(
+        (status = 200, description = "The whole file"),
+        (status = 206, description = "The requested range"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 416, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn station_photo(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> actix_web::Result<HttpResponse> {
+    let id = id.into_inner().to_lowercase();
+    serve(
+        state,
+        actor,
+        id,
+        req,
+        Which::Served,
+        evidence::served_station_photo,
+    )
+    .await
+}
+
+/// The thumbnail of a relay station's photo.
+#[utoipa::path(get, path = "/api/station-photos/{id}/thumbnail", tag = "logistics",
+    responses(
+        (status = 200, description = "A JPEG thumbnail"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn station_photo_thumbnail(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> actix_web::Result<HttpResponse> {
+    let id = id.into_inner().to_lowercase();
+    serve(
+        state,
+        actor,
+        id,
+        req,
+        Which::Thumbnail,
+        evidence::served_station_photo,
+    )
+    .await
 }
 
 /// Sends a stored file the caller may see, honouring one byte range.

@@ -366,14 +366,16 @@ pub async fn seal(
     let body = body?.into_inner();
     let (id, sample) = path.into_inner();
     let now = now(&state);
-    let view = state
+    let (view, touched) = state
         .db
         .write(move |conn| {
             at_station(conn, &actor, &id)?;
-            let parcel = scans::seal(conn, now, &id, &sample, &body)?;
-            views::station_parcel(conn, &parcel)
+            let mut touched = Touched::new();
+            let parcel = scans::seal(conn, now, &id, &sample, &body, &mut touched)?;
+            Ok::<_, ApiError>((views::station_parcel(conn, &parcel)?, touched))
         })
         .await?;
+    poke(&state, &touched);
     Ok(HttpResponse::Ok().json(view))
 }
 

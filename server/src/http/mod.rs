@@ -220,6 +220,14 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
         .route("/api/tasks/{id}/evidence", web::get().to(evidence::package))
         .route("/api/evidence/{id}/file", web::get().to(evidence::file))
         .route(
+            "/api/station-photos/{id}/file",
+            web::get().to(evidence::station_photo),
+        )
+        .route(
+            "/api/station-photos/{id}/thumbnail",
+            web::get().to(evidence::station_photo_thumbnail),
+        )
+        .route(
             "/api/evidence/{id}/thumbnail",
             web::get().to(evidence::thumbnail),
         )

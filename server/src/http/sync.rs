@@ -15,7 +15,7 @@ use crate::{
     auth::{Actor, Role},
     db::time::to_micros,
     error::{ApiError, Problem},
-    sync::{Touched, devices, pull, push, reviews, tasks},
+    sync::{Touched, devices, events, pull, push, reviews, tasks},
 };
 
 fn require_sync(actor: &Actor) -> Result<(), ApiError> {
@@ -23,7 +23,7 @@ fn require_sync(actor: &Actor) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
-            "the {} role uses the online API; only volunteers' apps sync",
+            "the {} role uses the online API; only volunteers' and relay stations' apps sync",
             actor.role
         )))
     }
@@ -33,7 +33,8 @@ fn poke(state: &AppState, touched: &Touched) {
     state.hub.poke(touched.iter());
 }
 
-/// Registers this app install as a sync device of the signed-in volunteer.
+/// Registers this app install as a sync device of the signed-in volunteer
+/// or relay operator.
 #[utoipa::path(post, path = "/api/sync/devices", tag = "sync",
     request_body(content = Object, description = "`RegisterDevice` of sync-protocol: `{\"name\": \"Anna's phone\"}`"),
     responses(
@@ -126,7 +127,7 @@ pub async fn pull(
                 conn,
                 now,
                 &epoch,
-                &actor.user_id,
+                &actor,
                 &query.device_id,
                 query.cursor.as_deref(),
                 limit,
@@ -160,14 +161,18 @@ pub async fn events(
 ) -> actix_web::Result<HttpResponse> {
     require_sync(&actor)?;
     let query = query?.into_inner();
-    let user = actor.user_id.clone();
-    state
+    let (user, role) = (actor.user_id.clone(), actor.role);
+    let scopes = state
         .db
-        .read(move |conn| devices::own_device(conn, &user, &query.device_id).map(|_| ()))
+        .read(move |conn| {
+            devices::own_device(conn, &user, &query.device_id)?;
+            let scopes = pull::scopes_of(conn, &user, role)?;
+            Ok::<_, ApiError>(events::versions_of(conn, &scopes)?)
+        })
         .await?;
-    let receivers: Vec<_> = pull::scopes_of(&actor.user_id)
+    let receivers: Vec<_> = scopes
         .iter()
-        .map(|s| state.hub.subscribe(s))
+        .map(|(scope, version)| state.hub.subscribe(scope, *version))
         .collect();
     let stopping = state.hub.stopping();
     let keepalive = Duration::from_secs(state.config.sync_keepalive_secs);
@@ -179,11 +184,17 @@ pub async fn events(
         (receivers, stopping),
         move |(mut receivers, mut stopping)| async move {
             let event = {
-                let changed = futures_util::future::select_all(
-                    receivers.iter_mut().map(|r| Box::pin(r.changed())),
-                );
+                // A relay operator at no station has no scope to watch
+                // (and `select_all` of nothing would panic).
+                let changed = async {
+                    if receivers.is_empty() {
+                        return std::future::pending().await;
+                    }
+                    let changes = receivers.iter_mut().map(|r| Box::pin(r.changed()));
+                    futures_util::future::select_all(changes).await.0.is_ok()
+                };
                 tokio::select! {
-                    (result, _, _) = changed => result.is_ok().then_some(POKE),
+                    live = changed => live.then_some(POKE),
                     _ = tokio::time::sleep(keepalive) => Some(KEEP_ALIVE),
                     _ = stopping.wait_for(|s| *s) => None,
                 }

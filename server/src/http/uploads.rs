@@ -184,7 +184,11 @@ pub async fn create(
     let mut status = uploads::create(
         &state.uploads,
         &actor.user_id,
-        Creation { length, metadata },
+        Creation {
+            length,
+            metadata,
+            role: actor.role,
+        },
     )
     .await
     .map_err(ApiError::from)?;

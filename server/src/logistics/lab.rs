@@ -21,6 +21,7 @@ use crate::{
         time::{Micros, from_micros},
     },
     error::ApiError,
+    spreadsheet,
     sync::Touched,
 };
 
@@ -340,15 +341,6 @@ pub fn publish(
     Ok(views::lab_result(&row))
 }
 
-/// A text cell that a spreadsheet will not run as a formula (OWASP's CSV
-/// injection advice: a leading `=`, `+`, `-`, `@`, tab or CR gets a `'`).
-fn cell(text: &str) -> String {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_string(),
-    }
-}
-
 /// The published results of a campaign as CSV, for platforms (takedowns)
 /// and regulators: the listing and shop tested, never the volunteer.
 pub fn results_csv(conn: &mut Conn, campaign: &str) -> Result<Vec<u8>, ApiError> {
@@ -389,13 +381,13 @@ pub fn results_csv(conn: &mut Conn, campaign: &str) -> Result<Vec<u8>, ApiError>
             result.sample_code.as_str(),
             &category,
             &platform,
-            &cell(&shop_name),
-            &cell(&shop_id),
-            &cell(&url),
+            &spreadsheet::cell(&shop_name),
+            &spreadsheet::cell(&shop_id),
+            &spreadsheet::cell(&url),
             &result.verdict,
-            &cell(&items.join("; ")),
-            &cell(&result.standard),
-            &cell(&lab),
+            &spreadsheet::cell(&items.join("; ")),
+            &spreadsheet::cell(&result.standard),
+            &spreadsheet::cell(&lab),
             &from_micros(result.recorded_at).to_rfc3339(),
             &from_micros(published).to_rfc3339(),
         ])

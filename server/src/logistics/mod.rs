@@ -3,7 +3,8 @@
 //! accepted (`routing`), the station's scans and forwarding (`scans`), the
 //! lab's receipt, results and report, the coordinator's publishing and the
 //! export (`lab`), exceptions and the never-arrived deadline
-//! (`exceptions`), and what each role is shown (`views`).
+//! (`exceptions`), what each role is shown (`views`), and what the
+//! stations' scanner apps sync (`station_sync`).
 //!
 //! Every custody event is appended to the custody log (`crate::custody`) in
 //! the transaction of the event. Must never: answer a relay operator or a
@@ -18,6 +19,7 @@ pub mod lab;
 pub mod places;
 pub mod routing;
 pub mod scans;
+pub mod station_sync;
 pub mod views;
 
 use serde::Serialize;
@@ -28,8 +30,9 @@ use crate::{
     error::ApiError,
 };
 
-/// Locks the parcel's task (the first lock of the lock order: task, custody
-/// head, sync scopes) and reads the parcel again under it, as committed.
+/// Locks the parcel's task (the first lock of the lock order: tasks, then
+/// stations' scopes, then volunteers') and reads the parcel again under
+/// it, as committed.
 pub fn lock(conn: &mut Conn, parcel: ParcelRow) -> Result<ParcelRow, ApiError> {
     db::sync::lock_task(conn, &parcel.task_id)?;
     Ok(db::logistics::find_parcel(conn, &parcel.task_id)?.unwrap_or(parcel))

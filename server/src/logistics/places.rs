@@ -13,6 +13,7 @@ use crate::{
         time::{Micros, from_micros},
     },
     error::ApiError,
+    sync::Touched,
 };
 
 const MAX_NAME: usize = 200;
@@ -318,10 +319,20 @@ pub fn edit(
         set_staff(conn, kind, &place.id, &ids)?;
     }
     place.updated_at = now;
+    // A lab's new name or address reaches the stations' scanners holding
+    // parcels bound for it (poked by the poller, like another instance's
+    // writes).
+    let bound = match kind {
+        PlaceKind::Lab if edit.name.is_some() || edit.address.is_some() => {
+            super::station_sync::lock_bound_for(conn, &place.id)?
+        }
+        _ => Vec::new(),
+    };
     match kind {
         PlaceKind::Station => db::logistics::update_station(conn, &place.station_row())?,
         PlaceKind::Lab => db::logistics::update_lab(conn, &place.lab_row())?,
     }
+    super::station_sync::destination_changed(conn, now, &bound, &mut Touched::new())?;
     view(conn, kind, place)
 }
 

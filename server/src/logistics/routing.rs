@@ -21,13 +21,14 @@ use crate::{
         time::Micros,
     },
     error::ApiError,
+    sync::Touched,
 };
 
 /// The job that matches waiting scans once a tracking number is known.
 pub const MATCH_JOB: &str = "logistics.match";
 
 /// Called for every synced record written (`first`: it is new), before
-/// its scope is bumped (the lock order: custody head before scopes);
+/// its scope is bumped;
 /// returns the record to store instead when the server adds to it (a
 /// task's delivery address).
 pub fn on_record_write(
@@ -36,11 +37,12 @@ pub fn on_record_write(
     record: &Record,
     task: &TaskRow,
     first: bool,
+    touched: &mut Touched,
 ) -> Result<Option<Record>, ApiError> {
     match record {
         Record::Task(t) => route(conn, now, t, task),
         Record::Shipment(s) => {
-            shipped(conn, now, s)?;
+            shipped(conn, now, s, touched)?;
             Ok(None)
         }
         Record::Purchase(p)
@@ -196,7 +198,12 @@ fn choose_station<'a>(
 }
 
 /// The volunteer recorded (or changed) the carrier and tracking number.
-fn shipped(conn: &mut Conn, now: Micros, s: &Shipment) -> Result<(), ApiError> {
+fn shipped(
+    conn: &mut Conn,
+    now: Micros,
+    s: &Shipment,
+    touched: &mut Touched,
+) -> Result<(), ApiError> {
     let Some(mut parcel) = db::logistics::find_parcel(conn, &s.task_id)? else {
         return Ok(());
     };
@@ -229,6 +236,10 @@ fn shipped(conn: &mut Conn, now: Micros, s: &Shipment) -> Result<(), ApiError> {
                 .with("tracking", parcel.tracking.as_deref().unwrap_or_default()),
         )?;
     }
+    // A parcel already on the station's shelf shows the new number there
+    // (the station's scope before the volunteer's, which the caller bumps
+    // next: the lock order).
+    super::station_sync::parcel_changed(conn, now, &parcel, touched)?;
     if let Some(tracking) = tracking
         && !db::logistics::unmatched_scans_of(conn, &tracking)?.is_empty()
     {

@@ -13,12 +13,12 @@ use serde::Deserialize;
 use sync_protocol::records::Status;
 use utoipa::ToSchema;
 
-use super::{Stage, codes, exceptions, views};
+use super::{Stage, codes, exceptions, station_sync, views};
 use crate::{
     custody::{self, Event, kinds},
     db::{
         self, Conn,
-        logistics::{ParcelRow, ScanRow},
+        logistics::{ParcelRow, ScanRow, StationPhotoRow},
         time::{Micros, to_micros},
     },
     error::ApiError,
@@ -56,7 +56,8 @@ pub struct ScanInput {
     pub condition: Condition,
     #[serde(default)]
     pub note: String,
-    /// Evidence ids of photos of the parcel, uploaded through tus.
+    /// Ids (UUIDs the device made) of photos of the parcel, each uploaded
+    /// through tus with `photo_id` in its metadata, before or after the scan.
     #[serde(default)]
     pub photos: Vec<String>,
     /// When the device scanned (offline scans are ordered by it); default
@@ -87,7 +88,8 @@ fn check_input(input: &ScanInput, now: Micros) -> Result<(codes::Scanned, Micros
         return Err(invalid(format!("at most {MAX_PHOTOS} photos")));
     }
     for photo in &input.photos {
-        uuid::Uuid::parse_str(photo).map_err(|_| invalid("each photo must be an evidence id"))?;
+        uuid::Uuid::parse_str(photo)
+            .map_err(|_| invalid("each photo must be the UUID its upload names as photo_id"))?;
     }
     // A device clock far in the future is clamped to the server's: offline
     // scans are ordered by their own time, never after the present.
@@ -130,6 +132,8 @@ pub fn record(
         }
         return Ok((outcome_of(conn, existing)?, false));
     }
+    let mut photos: Vec<String> = input.photos.iter().map(|p| p.to_lowercase()).collect();
+    photos.dedup();
     let row = ScanRow {
         id,
         station_id: station.to_string(),
@@ -138,8 +142,7 @@ pub fn record(
         code_kind: scanned.kind().to_string(),
         condition: input.condition.as_str().to_string(),
         note: input.note.trim().to_string(),
-        photos: serde_json::to_string(&input.photos)
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        photos: serde_json::to_string(&photos).map_err(|e| ApiError::Internal(e.to_string()))?,
         scanned_at: at,
         received_at: now,
         task_id: None,
@@ -151,6 +154,7 @@ pub fn record(
             .ok_or_else(|| ApiError::Internal("a scan vanished".into()))?;
         return Ok((outcome_of(conn, existing)?, false));
     }
+    db::logistics::link_scan_photos(conn, &row.id, &photos)?;
     let outcome = match find_parcel(conn, station, &scanned)? {
         Some(parcel) => {
             let parcel = arrive(conn, now, parcel, &row, touched)?;
@@ -159,7 +163,10 @@ pub fn record(
                 parcel: Box::new(parcel),
             }
         }
-        None => Scanned::Waiting(row),
+        None => {
+            station_sync::scan_waiting(conn, now, &row, touched)?;
+            Scanned::Waiting(row)
+        }
     };
     Ok((outcome, true))
 }
@@ -184,6 +191,18 @@ pub fn outcome_of(conn: &mut Conn, scan: ScanRow) -> Result<Scanned, ApiError> {
             })
         }
         None => Ok(Scanned::Waiting(scan)),
+    }
+}
+
+/// The parcel a scan of `code` at `station` would be for now, if any.
+pub fn matching_parcel(
+    conn: &mut Conn,
+    station: &str,
+    code: &str,
+) -> Result<Option<ParcelRow>, ApiError> {
+    match codes::read_scanned(code) {
+        Some(scanned) => find_parcel(conn, station, &scanned),
+        None => Ok(None),
     }
 }
 
@@ -221,6 +240,10 @@ fn arrive(
     let mut parcel = super::lock(conn, parcel)?;
     db::logistics::match_scan(conn, &scan.id, &parcel.task_id, now)?;
     if parcel.stage != Stage::Awaiting.as_str() {
+        // Scanned again (a second look, more photos): its photos join the
+        // sample's chain.
+        log_photos(conn, now, &parcel, scan)?;
+        station_sync::scan_matched(conn, now, scan, &parcel, touched)?;
         return Ok(parcel);
     }
     let sample = codes::fresh_sample_code(conn)?;
@@ -251,8 +274,53 @@ fn arrive(
             &scan.note,
         )?;
     }
+    log_photos(conn, now, &parcel, scan)?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     crate::sync::tasks::advance(conn, now, &parcel.task_id, Status::AtRelay, touched)?;
     Ok(parcel)
+}
+
+/// Logs the photos of `scan` whose files already arrived in the chain of
+/// the parcel it matched (the others are logged when they arrive).
+fn log_photos(
+    conn: &mut Conn,
+    now: Micros,
+    parcel: &ParcelRow,
+    scan: &ScanRow,
+) -> Result<(), ApiError> {
+    for (_, photo) in db::logistics::photos_of_scans(conn, std::slice::from_ref(&scan.id))? {
+        custody::append(conn, now, photo_event(parcel, scan, &photo))?;
+    }
+    Ok(())
+}
+
+fn photo_event(parcel: &ParcelRow, scan: &ScanRow, photo: &StationPhotoRow) -> Event {
+    Event::new(kinds::STATION_PHOTO, &parcel.task_id)
+        .sample(parcel.sample_code.as_deref().unwrap_or_default())
+        .with("station", &scan.station_id)
+        .with("scan", &scan.id)
+        .with("photo", &photo.id)
+        .with("sha256", &photo.original_sha256)
+        .with("served_sha256", &photo.served_sha256)
+}
+
+/// A station photo's file just passed the pipeline (`uploads::finish`):
+/// each matched scan naming it logs it in its sample's chain. The scans are
+/// locked first, so a scan matched at the same moment either waits for this
+/// transaction (and then finds the photo) or is seen matched here.
+pub fn log_photo_of_matched_scans(
+    conn: &mut Conn,
+    now: Micros,
+    photo: &StationPhotoRow,
+) -> Result<(), ApiError> {
+    for scan in db::logistics::scans_naming_photo(conn, &photo.id)? {
+        let Some(task) = &scan.task_id else { continue };
+        let Some(parcel) = db::logistics::find_parcel(conn, task)? else {
+            continue;
+        };
+        custody::append(conn, now, photo_event(&parcel, &scan, photo))?;
+    }
+    Ok(())
 }
 
 /// Matches the scans that waited for `task`'s tracking number (the
@@ -315,6 +383,7 @@ pub fn seal(
     station: &str,
     sample: &str,
     input: &SealInput,
+    touched: &mut Touched,
 ) -> Result<ParcelRow, ApiError> {
     let witness = input.witness.trim();
     if witness.is_empty() || witness.chars().count() > 200 || witness.chars().any(char::is_control)
@@ -341,6 +410,7 @@ pub fn seal(
             .with("station", station)
             .with("witness", witness),
     )?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     Ok(parcel)
 }
 
@@ -413,6 +483,7 @@ pub fn forward(
             .with("tracking", &tracking)
             .with("lab", parcel.lab_id.as_deref().unwrap_or_default()),
     )?;
+    station_sync::parcel_changed(conn, now, &parcel, touched)?;
     crate::sync::tasks::advance(conn, now, &parcel.task_id, Status::Forwarded, touched)?;
     Ok(parcel)
 }

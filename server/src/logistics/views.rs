@@ -268,6 +268,39 @@ pub struct CoordinatorParcel {
     pub lab_received_at: Option<DateTime<Utc>>,
     pub result: Option<LabResult>,
     pub exceptions: Vec<ExceptionView>,
+    /// The stations' photos of the parcel whose files arrived (metadata
+    /// removed), scan by scan.
+    pub photos: Vec<StationPhoto>,
+}
+
+/// A relay station's photo of a parcel: the served copy and thumbnail.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StationPhoto {
+    pub id: String,
+    pub scan_id: String,
+    pub media_type: String,
+    pub size: i64,
+    /// SHA-256 of the file as uploaded (logged in the custody chain).
+    pub sha256: String,
+    pub served_sha256: String,
+    pub file_url: String,
+    pub thumbnail_url: Option<String>,
+}
+
+pub fn station_photo(scan_id: &str, photo: &db::logistics::StationPhotoRow) -> StationPhoto {
+    StationPhoto {
+        id: photo.id.clone(),
+        scan_id: scan_id.to_string(),
+        media_type: photo.served_media_type.clone(),
+        size: photo.served_size,
+        sha256: photo.original_sha256.clone(),
+        served_sha256: photo.served_sha256.clone(),
+        file_url: format!("/api/station-photos/{}/file", photo.id),
+        thumbnail_url: photo
+            .thumbnail_sha256
+            .as_ref()
+            .map(|_| format!("/api/station-photos/{}/thumbnail", photo.id)),
+    }
 }
 
 pub fn coordinator_parcel(
@@ -281,6 +314,14 @@ pub fn coordinator_parcel(
     let exceptions = db::logistics::exceptions_of_task(conn, &parcel.task_id)?
         .iter()
         .map(exception)
+        .collect();
+    let scans: Vec<String> = db::logistics::scans_of_task(conn, &parcel.task_id)?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let photos = db::logistics::photos_of_scans(conn, &scans)?
+        .iter()
+        .map(|(scan, photo)| station_photo(scan, photo))
         .collect();
     Ok(CoordinatorParcel {
         task_id: parcel.task_id.clone(),
@@ -305,5 +346,6 @@ pub fn coordinator_parcel(
         lab_received_at: time(parcel.lab_received_at),
         result,
         exceptions,
+        photos,
     })
 }

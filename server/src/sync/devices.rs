@@ -16,10 +16,10 @@ use crate::{
 /// Longest device name.
 pub const MAX_NAME: usize = 100;
 
-/// The roles whose apps sync. Coordinators, the lab and administrators use
-/// the online API.
+/// The roles whose apps sync: volunteers' phones and relay stations'
+/// scanners. Coordinators, the lab and administrators use the online API.
 pub fn may_sync(role: Role) -> bool {
-    role == Role::Volunteer
+    matches!(role, Role::Volunteer | Role::RelayOperator)
 }
 
 pub fn register(

@@ -13,7 +13,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use crate::db::{Database, DbError, sync};
+use crate::db::{Conn, Database, DbError, sync};
 
 /// The listeners of this instance, by scope.
 pub struct Hub {
@@ -37,11 +37,15 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A receiver that changes whenever `scope` does.
-    pub fn subscribe(&self, scope: &str) -> watch::Receiver<i64> {
+    /// A receiver that changes whenever `scope` does. `version` is the
+    /// scope's counter as read when the stream opened (0 for a scope never
+    /// written): the poller's first look at a scope nobody watched yet
+    /// compares against it, so a change that commits between the stream's
+    /// first poke and that look is not taken for the starting point.
+    pub fn subscribe(&self, scope: &str, version: i64) -> watch::Receiver<i64> {
         self.lock()
             .entry(scope.to_owned())
-            .or_insert_with(|| watch::channel(i64::MIN).0)
+            .or_insert_with(|| watch::channel(version).0)
             .subscribe()
     }
 
@@ -85,6 +89,16 @@ impl Hub {
     pub fn shut_down(&self) {
         self.stop.send_replace(true);
     }
+}
+
+/// The counters of `scopes` now (0 for a scope never written), to
+/// subscribe from.
+pub fn versions_of(conn: &mut Conn, scopes: &[String]) -> Result<Vec<(String, i64)>, DbError> {
+    let known: HashMap<String, i64> = sync::scope_versions(conn, scopes)?.into_iter().collect();
+    Ok(scopes
+        .iter()
+        .map(|s| (s.clone(), known.get(s).copied().unwrap_or(0)))
+        .collect())
 }
 
 /// Watches the database for changes made through other instances until the

@@ -2,8 +2,10 @@
 //! `sync-protocol` crate's): devices, push, pull, the coordinators' task
 //! write path, the review list and the event stream that pokes devices.
 //!
-//! Every write to a synced record goes through [`store::write_record`], which
-//! bumps the version of the record's scope under that scope's row lock.
+//! Every write to a volunteer's synced record goes through
+//! [`store::write_record`], and every write to a relay station's through
+//! `crate::logistics::station_sync`; both bump the version of the record's
+//! scope under that scope's row lock.
 //! Pulls read a scope's changes by version in one snapshot; that is what
 //! keeps a cursor from passing a change that commits late.
 //!
@@ -27,4 +29,17 @@ pub type Touched = BTreeSet<String>;
 /// The scope of everything a volunteer's devices see.
 pub fn volunteer_scope(user_id: &str) -> String {
     format!("volunteer:{user_id}")
+}
+
+/// The scope of what a relay station's scanners see: its scans and the
+/// parcels on its shelf (`crate::logistics::station_sync`), stored apart
+/// from the volunteers' records.
+pub fn station_scope(station_id: &str) -> String {
+    format!("{STATION_SCOPE_PREFIX}{station_id}")
+}
+
+const STATION_SCOPE_PREFIX: &str = "station:";
+
+pub fn is_station_scope(scope: &str) -> bool {
+    scope.starts_with(STATION_SCOPE_PREFIX)
 }

@@ -14,9 +14,10 @@ use sync_protocol::{
     wire::{Change, PullResponse},
 };
 
-use super::volunteer_scope;
+use super::{is_station_scope, station_scope, volunteer_scope};
 use crate::{
-    db::{Conn, sync, time::Micros},
+    auth::{Actor, Role},
+    db::{self, Conn, sync, time::Micros},
     error::ApiError,
 };
 
@@ -45,9 +46,16 @@ impl Cursor {
     }
 }
 
-/// The scopes a user's devices sync.
-pub fn scopes_of(user_id: &str) -> Vec<String> {
-    vec![volunteer_scope(user_id)]
+/// The scopes a user's devices sync: a volunteer's own; a relay
+/// operator's stations'.
+pub fn scopes_of(conn: &mut Conn, user_id: &str, role: Role) -> Result<Vec<String>, ApiError> {
+    Ok(match role {
+        Role::RelayOperator => db::logistics::stations_of(conn, user_id)?
+            .iter()
+            .map(|s| station_scope(s))
+            .collect(),
+        _ => vec![volunteer_scope(user_id)],
+    })
 }
 
 /// One page of changes for the device, read inside the caller's snapshot.
@@ -55,28 +63,29 @@ pub fn page(
     conn: &mut Conn,
     now: Micros,
     epoch: &str,
-    user_id: &str,
+    actor: &Actor,
     device_id: &str,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<PullResponse, ApiError> {
     let device = sync::find_device(conn, device_id)?
-        .filter(|d| d.user_id == user_id)
+        .filter(|d| d.user_id == actor.user_id)
         .ok_or_else(|| ApiError::Missing("no such device".into()))?;
-    let scopes = scopes_of(user_id);
+    let scopes = scopes_of(conn, &actor.user_id, actor.role)?;
     let states = sync::scope_states(conn, &scopes)?;
     let current: BTreeMap<String, i64> = states.iter().map(|(s, v, _)| (s.clone(), *v)).collect();
     let pruned: BTreeMap<String, i64> = states.into_iter().map(|(s, _, p)| (s, p)).collect();
 
     let given = cursor.map(Cursor::decode);
-    // A cursor is honoured only if it is ours, for exactly these scopes, not
-    // ahead of this database (a restore from backup moves it back) and not
-    // outdated (older than the tombstones still kept: the removes it missed
-    // are gone).
+    // A cursor is honoured only if it is ours, for no scope the user lost
+    // (a relay operator taken off a station: the reset drops its records),
+    // not ahead of this database (a restore from backup moves it back) and
+    // not outdated (older than the tombstones still kept: the removes it
+    // missed are gone). A scope the user gained starts from nothing.
     let usable = match &given {
         Some(Some(c)) => {
             c.e == epoch
-                && c.s.keys().eq(scopes.iter())
+                && c.s.keys().all(|s| scopes.contains(s))
                 && c.s.iter().all(|(scope, v)| {
                     *v <= current.get(scope).copied().unwrap_or(0)
                         && *v >= pruned.get(scope).copied().unwrap_or(0)
@@ -99,7 +108,12 @@ pub fn page(
             more = true;
             break;
         }
-        let batch = sync::changes_since(conn, scope, from, i64::try_from(room + 1).unwrap_or(1))?;
+        let fetch = i64::try_from(room + 1).unwrap_or(1);
+        let batch = if is_station_scope(scope) {
+            db::station_sync::changes_since(conn, scope, from, fetch)?
+        } else {
+            sync::changes_since(conn, scope, from, fetch)?
+        };
         let full = batch.len() > room;
         let mut last = from;
         for change in batch.into_iter().take(room) {

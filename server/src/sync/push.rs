@@ -32,6 +32,7 @@ use crate::{
         time::Micros,
     },
     error::ApiError,
+    logistics::station_sync,
 };
 
 /// Why one mutation was not applied.
@@ -106,7 +107,7 @@ pub fn process(
     // task by task, and a mutation that cannot get its task stops the batch
     // with a transient stop after what came before it.
     let mut locked: HashMap<String, TaskRow> =
-        match db::savepoint(conn, |conn| lock_batch_tasks(conn, request, last)) {
+        match db::savepoint(conn, |conn| lock_batch_tasks(conn, user_id, request, last)) {
             Ok(rows) => rows.into_iter().map(|t| (t.id.clone(), t)).collect(),
             Err(error) => {
                 tracing::warn!(%error, "cannot lock a push batch's tasks up front");
@@ -169,7 +170,9 @@ pub fn process(
                     touched.append(&mut changed);
                     // Its lock holds until commit (a released savepoint
                     // keeps it); later mutations of the task use this row.
-                    locked.insert(task.id.clone(), task);
+                    if let Some(task) = task {
+                        locked.insert(task.id.clone(), task);
+                    }
                     outcome
                 }
                 Err(Failure::Refused(rejection)) => Outcome::Rejected(rejection),
@@ -238,21 +241,30 @@ pub fn process(
 /// SQLite the write transaction already excludes every other writer.
 fn lock_batch_tasks(
     conn: &mut Conn,
+    user_id: &str,
     request: &PushRequest,
     last: u64,
 ) -> Result<Vec<TaskRow>, ApiError> {
     let mut tasks = BTreeSet::new();
     let mut targets: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
-    let mut custody = false;
+    let (mut scans, mut shipments) = (Vec::new(), Vec::new());
     for envelope in request.mutations.iter().filter(|m| m.seq > last) {
         // One that does not decode is refused when its turn comes.
         let Ok(mutation) = Mutation::decode(&envelope.name, &envelope.args) else {
             continue;
         };
-        custody |= matches!(
-            mutation,
-            Mutation::SetTaskStatus(_) | Mutation::RecordPurchase(_) | Mutation::SetShipment(_)
-        );
+        if let Mutation::RecordScan(scan) = &mutation {
+            // A station's scan may match a parcel: its task now. A task the
+            // scan comes to match only later (its number committed
+            // meanwhile) is locked when reached, like `apply_one` does when
+            // these locks could not be had up front.
+            tasks.extend(station_sync::task_to_lock(conn, user_id, scan)?);
+            scans.push(scan.clone());
+            continue;
+        }
+        if let Mutation::SetShipment(m) = &mutation {
+            shipments.push(m.task_id.clone());
+        }
         let (kind, id) = mutation.target();
         targets.entry(kind).or_default().push(id.to_owned());
         tasks.extend(mutation.creates_in_task().map(str::to_owned));
@@ -260,21 +272,22 @@ fn lock_batch_tasks(
     for (kind, ids) in &targets {
         tasks.extend(sync::tasks_of_records(conn, kind.as_str(), ids)?);
     }
+    // The custody events the batch logs are written at its commit
+    // (`custody::flush`), so the log's head is not taken here.
     let locked = sync::lock_tasks(conn, &tasks)?;
-    // A batch that may log custody events (only campaign tasks have a
-    // custody chain) takes the log's head now, after its tasks and before
-    // any scope: appends later in the batch must not wait for the head
-    // while holding a scope another appender wants.
-    let ids: Vec<String> = tasks.into_iter().collect();
-    if custody && db::campaigns::any_campaign_task(conn, &ids)? {
-        crate::custody::lock_head(conn)?;
-    }
+    // A batch that reaches stations' scopes (an operator's scans, a
+    // volunteer's new tracking number for a parcel on a shelf) takes them
+    // now, then the volunteers' scopes it will write, each kind in order:
+    // its mutations would bump them in whatever order they come.
+    let scopes = station_sync::scopes_of_batch(conn, user_id, &scans, &shipments)?;
+    sync::lock_scopes(conn, &scopes)?;
     Ok(locked)
 }
 
 /// Applies one mutation of `user_id`, stamped `stamp` (already corrected).
 /// `locked` holds the batch's tasks already locked, as they stand. Returns
-/// the outcome and the mutation's task as it now stands.
+/// the outcome and the mutation's task as it now stands (none for a relay
+/// station's scan, which belongs to the station).
 fn apply_one(
     conn: &mut Conn,
     now: Micros,
@@ -283,8 +296,14 @@ fn apply_one(
     stamp: &Stamp,
     locked: &HashMap<String, TaskRow>,
     touched: &mut Touched,
-) -> Result<(Outcome, TaskRow), Failure> {
+) -> Result<(Outcome, Option<TaskRow>), Failure> {
     let mutation = Mutation::decode(&envelope.name, &envelope.args).map_err(Failure::Refused)?;
+    if let Mutation::RecordScan(scan) = &mutation {
+        return match station_sync::push_scan(conn, now, user_id, scan, stamp, touched)? {
+            Ok(()) => Ok((Outcome::Applied, None)),
+            Err(rejection) => Err(Failure::Refused(rejection)),
+        };
+    }
     let (kind, id) = mutation.target();
     let scope = volunteer_scope(user_id);
     let visible = |row: &sync::RecordRow| {
@@ -446,5 +465,5 @@ fn apply_one(
             "the task was reassigned; your record is kept and a coordinator will review it",
         ))
     };
-    Ok((outcome, task))
+    Ok((outcome, Some(task)))
 }

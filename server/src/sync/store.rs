@@ -68,10 +68,24 @@ pub fn write_record(
     before: Option<&RecordRow>,
     touched: &mut Touched,
 ) -> Result<(), ApiError> {
-    // Logistics first: it may append to the custody log, whose head is
-    // locked before any sync scope (the lock order).
-    let routed =
-        crate::logistics::routing::on_record_write(conn, now, record, task, before.is_none())?;
+    if record.kind().is_some_and(Kind::is_station) {
+        // Never into a volunteer's scope (or any task's).
+        return Err(ApiError::Internal(
+            "a station's record is written by logistics::station_sync".into(),
+        ));
+    }
+    // Logistics first: the record it stores may be the routed one, and a
+    // station's records it rewrites (a new tracking number) take their
+    // scope before this one (the lock order: station scopes, then
+    // volunteers').
+    let routed = crate::logistics::routing::on_record_write(
+        conn,
+        now,
+        record,
+        task,
+        before.is_none(),
+        touched,
+    )?;
     let record = routed.as_ref().unwrap_or(record);
     let kind = record
         .kind()

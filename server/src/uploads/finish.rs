@@ -131,6 +131,18 @@ pub(super) fn check_evidence_for_upload(
     Ok(())
 }
 
+/// At creation: a station photo must not have its file yet.
+pub(super) fn check_photo_for_upload(conn: &mut Conn, photo_id: &str) -> Result<(), UploadError> {
+    if db::logistics::find_station_photo(conn, photo_id)?.is_some() {
+        return Err(UploadError::FileRefused {
+            code: PHOTO_HAS_FILE,
+            status: StatusCode::CONFLICT,
+            detail: format!("photo {photo_id} already has its file"),
+        });
+    }
+    Ok(())
+}
+
 /// How finishing went.
 #[derive(Debug)]
 pub enum Outcome {
@@ -188,7 +200,7 @@ pub(super) fn stored_refusal(row: &rows::UploadRow) -> Option<UploadError> {
     let code = stored["code"].as_str()?;
     // Codes are answered as `&'static str`; an unknown one (a newer
     // server's) falls back to the generic code.
-    let code = [HASH_MISMATCH, EVIDENCE_HAS_FILE]
+    let code = [HASH_MISMATCH, EVIDENCE_HAS_FILE, PHOTO_HAS_FILE]
         .into_iter()
         .chain(evidence_media::Refusal::CODES.iter().copied())
         .find(|known| *known == code)
@@ -229,6 +241,7 @@ pub fn register(registry: &mut crate::jobs::Registry, uploads: Uploads) {
 /// `evidence_media::Refusal::CODES`).
 const HASH_MISMATCH: &str = "hash_mismatch";
 const EVIDENCE_HAS_FILE: &str = "evidence_has_file";
+const PHOTO_HAS_FILE: &str = "photo_has_file";
 
 /// How long the completing PATCH waits for the upload's lock before it
 /// leaves the finishing to the job enqueued with the completion. The holder
@@ -285,6 +298,9 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
         lock_release_quietly(u, lock).await;
         return Ok(Outcome::NothingToDo);
     }
+    if row.purpose == rows::FOR_STATION_PHOTO {
+        return finish_station_photo(u, lock).await;
+    }
     let evidence_id = row.evidence_id.clone();
     let record =
         u.db.read(move |conn| {
@@ -321,14 +337,7 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
             .await?
     {
         if existing.original_sha256 == sha256 {
-            // The same file again: nothing new to store.
-            delete_upload_bytes(u, &lock.id).await;
-            let (i, now) = (lock.id.clone(), u.now());
-            u.db.write(move |conn| {
-                rows::set_state(conn, &i, rows::FINISHED, None, now).map_err(DbError::from)
-            })
-            .await?;
-            return Ok(Outcome::NothingToDo);
+            return same_file_again(u, lock).await;
         }
         return refuse(
             u,
@@ -358,22 +367,11 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
         }
     };
 
-    // Store the served copy and thumbnail, content-addressed.
-    let served_sha256 = put_blob(u, processed.served.clone(), &processed.served_media_type).await?;
-    let thumbnail_sha256 = match &processed.thumbnail {
-        Some(t) => Some(put_blob(u, t.clone(), media::THUMBNAIL_TYPE).await?),
-        None => None,
-    };
-    let original_key = if u.media.keep_originals && served_sha256 != sha256 {
-        let key = format!("originals/sha256/{sha256}");
-        if u.store.head(&key).await?.is_none() {
-            u.store.rename(&data_key(&lock.id), &key).await?;
-        }
-        Some(key)
-    } else {
-        None
-    };
-    delete_upload_bytes(u, &lock.id).await;
+    let Stored {
+        served_sha256,
+        thumbnail_sha256,
+        original_key,
+    } = store_processed(u, lock, &sha256, &processed).await?;
 
     let now = u.now();
     let file = EvidenceFileRow {
@@ -405,7 +403,7 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
                 return Err(UploadError::Busy);
             }
             // A campaign task's sample has a custody chain. The lock order:
-            // the task, then the custody head, then scopes.
+            // the task, then scopes (the custody entry is written at commit).
             db::sync::lock_task(conn, &file.task_id)?;
             if db::campaigns::find_campaign_task(conn, &file.task_id)?.is_some() {
                 custody::append(
@@ -435,6 +433,156 @@ async fn finish_locked(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError>
         })
         .await?;
     Ok(Outcome::Verified(touched))
+}
+
+/// A relay station's photo: there is no record to wait for (the scan names
+/// the photo, before or after), so it goes through the media pipeline at
+/// once; the served copy and thumbnail are stored content-addressed, and
+/// each matched scan naming it logs the photo's hashes in its sample's
+/// custody chain (a scan matched later logs it then: `logistics::scans`).
+async fn finish_station_photo(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError> {
+    let row = &lock.row;
+    let photo_id = row.evidence_id.clone();
+    let sha256 = row.sha256.clone().unwrap_or_default();
+    let p = photo_id.clone();
+    let existing =
+        u.db.read(move |conn| db::logistics::find_station_photo(conn, &p).map_err(DbError::from))
+            .await?;
+    if let Some(existing) = existing {
+        if existing.original_sha256 == sha256 {
+            return same_file_again(u, lock).await;
+        }
+        return refuse_upload(
+            u,
+            lock,
+            PHOTO_HAS_FILE,
+            StatusCode::CONFLICT,
+            format!("photo {photo_id} already has a different file"),
+        )
+        .await;
+    }
+    let bytes = read_upload(u, &lock.id, row.upload_length.unwrap_or(0) as u64).await?;
+    let processed = match media::process(
+        sync_protocol::records::EvidenceKind::ParcelPhoto,
+        bytes,
+        u.media.limits,
+        &u.media.slots,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(refusal) => {
+            return refuse_upload(u, lock, refusal.code, refusal.status, refusal.detail).await;
+        }
+    };
+    let Stored {
+        served_sha256,
+        thumbnail_sha256,
+        original_key,
+    } = store_processed(u, lock, &sha256, &processed).await?;
+    let now = u.now();
+    let photo = db::logistics::StationPhotoRow {
+        id: photo_id,
+        owner_id: row.owner_id.clone(),
+        upload_id: lock.id.clone(),
+        original_sha256: sha256,
+        original_key,
+        served_sha256,
+        served_media_type: processed.served_media_type.clone(),
+        served_size: processed.served.len() as i64,
+        thumbnail_sha256,
+        created_at: now,
+    };
+    let (upload_id, token) = (lock.id.clone(), lock.token.clone());
+    u.db.write(move |conn| {
+        let still_ours =
+            rows::find(conn, &upload_id)?.is_some_and(|r| r.lock_token.as_deref() == Some(&token));
+        if !still_ours {
+            return Err(UploadError::Busy);
+        }
+        if db::logistics::insert_station_photo(conn, &photo)? {
+            crate::logistics::scans::log_photo_of_matched_scans(conn, now, &photo)?;
+        }
+        rows::set_state(conn, &upload_id, rows::FINISHED, None, now)?;
+        Ok(())
+    })
+    .await?;
+    Ok(Outcome::Verified(Touched::default()))
+}
+
+/// The same file again for an id that has it: nothing new to store.
+async fn same_file_again(u: &Uploads, lock: &Lock) -> Result<Outcome, UploadError> {
+    delete_upload_bytes(u, &lock.id).await;
+    let (i, now) = (lock.id.clone(), u.now());
+    u.db.write(move |conn| {
+        rows::set_state(conn, &i, rows::FINISHED, None, now).map_err(DbError::from)
+    })
+    .await?;
+    Ok(Outcome::NothingToDo)
+}
+
+/// Where a processed file went.
+struct Stored {
+    served_sha256: String,
+    thumbnail_sha256: Option<String>,
+    original_key: Option<String>,
+}
+
+/// Stores the served copy and thumbnail content-addressed, keeps the
+/// original (with its metadata) under `originals/` only if configured, and
+/// deletes the upload's bytes.
+async fn store_processed(
+    u: &Uploads,
+    lock: &Lock,
+    sha256: &str,
+    processed: &media::Processed,
+) -> Result<Stored, UploadError> {
+    let served_sha256 = put_blob(u, processed.served.clone(), &processed.served_media_type).await?;
+    let thumbnail_sha256 = match &processed.thumbnail {
+        Some(t) => Some(put_blob(u, t.clone(), media::THUMBNAIL_TYPE).await?),
+        None => None,
+    };
+    let original_key = if u.media.keep_originals && served_sha256 != sha256 {
+        let key = format!("originals/sha256/{sha256}");
+        if u.store.head(&key).await?.is_none() {
+            u.store.rename(&data_key(&lock.id), &key).await?;
+        }
+        Some(key)
+    } else {
+        None
+    };
+    delete_upload_bytes(u, &lock.id).await;
+    Ok(Stored {
+        served_sha256,
+        thumbnail_sha256,
+        original_key,
+    })
+}
+
+/// Refuses a file that fills no evidence record (a station photo): its
+/// bytes are deleted and the upload ends `refused`, its last PATCH told why.
+async fn refuse_upload(
+    u: &Uploads,
+    lock: &Lock,
+    code: &'static str,
+    status: StatusCode,
+    detail: String,
+) -> Result<Outcome, UploadError> {
+    delete_upload_bytes(u, &lock.id).await;
+    let now = u.now();
+    let refusal = serde_json::json!({ "code": code, "status": status.as_u16(), "detail": detail })
+        .to_string();
+    let id = lock.id.clone();
+    u.db.write(move |conn| {
+        rows::set_state(conn, &id, rows::REFUSED, Some(&refusal), now).map_err(DbError::from)
+    })
+    .await?;
+    Ok(Outcome::Refused {
+        code,
+        status,
+        detail,
+        touched: Touched::default(),
+    })
 }
 
 async fn lock_release_quietly(u: &Uploads, lock: &Lock) {

@@ -230,6 +230,8 @@ pub struct Creation {
     pub length: Option<u64>,
     /// The raw Upload-Metadata header.
     pub metadata: String,
+    /// The uploader's role: only relay operators upload station photos.
+    pub role: crate::auth::Role,
 }
 
 /// The row of `id` if `owner` may use it; another user's upload does not
@@ -265,20 +267,41 @@ pub async fn create(
             .find(|p| p.key == key)
             .and_then(|p| p.value.clone())
     };
-    let evidence_id = value("evidence_id")
-        .and_then(|v| String::from_utf8(v).ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    let named = |key: &str| {
+        value(key).map(|v| {
+            String::from_utf8(v).ok().filter(|v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            })
         })
-        .ok_or_else(|| UploadError::Invalid {
-            code: "invalid_metadata",
-            detail: "Upload-Metadata must name the evidence record: `evidence_id <base64 id>` \
-                     (letters, digits, - and _, up to 64)"
-                .into(),
-        })?;
+    };
+    let unnamed = || UploadError::Invalid {
+        code: "invalid_metadata",
+        detail: "Upload-Metadata must name the evidence record: `evidence_id <base64 id>` \
+                 (letters, digits, - and _, up to 64), or from a relay station the photo: \
+                 `photo_id <base64 UUID>`"
+            .into(),
+    };
+    // What the file is for: a volunteer's evidence record, or a photo a
+    // relay station names in its scan. The id is kept in `evidence_id`.
+    let (purpose, evidence_id) = match (named("evidence_id"), named("photo_id")) {
+        (Some(id), None) => (rows::FOR_EVIDENCE, id.ok_or_else(unnamed)?),
+        (None, Some(id)) if creation.role == crate::auth::Role::RelayOperator => {
+            let id = id
+                .filter(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| !u.is_nil()))
+                .ok_or_else(unnamed)?;
+            (rows::FOR_STATION_PHOTO, id.to_ascii_lowercase())
+        }
+        (None, Some(_)) => {
+            return Err(UploadError::Invalid {
+                code: "invalid_metadata",
+                detail: "only relay stations upload station photos (`photo_id`)".into(),
+            });
+        }
+        _ => return Err(unnamed()),
+    };
     if let Some(name) = value("filename") {
         tus::check_filename(&name).map_err(|detail| UploadError::Invalid {
             code: "invalid_filename",
@@ -317,11 +340,16 @@ pub async fn create(
         refusal: None,
         created_at: now,
         updated_at: now,
+        purpose: purpose.to_string(),
     };
     let (owner, max_open) = (owner.to_string(), u.limits.max_open_per_user);
     let inserted = row.clone();
     u.db.write(move |conn| {
-        finish::check_evidence_for_upload(conn, &owner, &evidence_id, inserted.upload_length)?;
+        if purpose == rows::FOR_STATION_PHOTO {
+            finish::check_photo_for_upload(conn, &evidence_id)?;
+        } else {
+            finish::check_evidence_for_upload(conn, &owner, &evidence_id, inserted.upload_length)?;
+        }
         if rows::count_receiving(conn, &owner)? >= i64::from(max_open) {
             return Err(UploadError::TooMany(max_open));
         }

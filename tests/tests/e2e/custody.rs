@@ -155,7 +155,7 @@ async fn audit_verify_names_an_entry_inserted_with_the_rest_renumbered(backend: 
             prev_hash: hex::encode(forged.prev_hash),
             hash: hex::encode(forged.hash),
         };
-        mystery_buyer_server::db::custody::insert_entry(conn, &row)?;
+        mystery_buyer_server::db::custody::insert_entries(conn, std::slice::from_ref(&row))?;
         Ok::<_, DbError>(())
     })
     .await

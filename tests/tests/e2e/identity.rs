@@ -578,6 +578,7 @@ fn access(method: &str, path: &str) -> Option<Access> {
     const STAFF_INVITERS: &[Role] = &[Role::Administrator, Role::Coordinator];
     const VOLUNTEER: &[Role] = &[Role::Volunteer];
     const COORDINATOR: &[Role] = &[Role::Coordinator];
+    const SYNCING: &[Role] = &[Role::Volunteer, Role::RelayOperator];
     const AUDITORS: &[Role] = &[Role::Coordinator, Role::Administrator];
     const RELAY: &[Role] = &[Role::RelayOperator];
     const LAB: &[Role] = &[Role::LabInspector];
@@ -597,8 +598,9 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("delete", "/api/devices/{id}") => Roles(ADMIN),
         ("get", "/api/users/{id}" | "/api/users/{id}/passkeys") => Roles(ADMIN),
         ("delete", "/api/users/{id}/passkeys/{passkey_id}") => Roles(ADMIN),
-        ("post", "/api/sync/devices" | "/api/sync/push") => Roles(VOLUNTEER),
-        ("get", "/api/sync/pull" | "/api/sync/events") => Roles(VOLUNTEER),
+        // Volunteers' phones and relay stations' scanners sync.
+        ("post", "/api/sync/devices" | "/api/sync/push") => Roles(SYNCING),
+        ("get", "/api/sync/pull" | "/api/sync/events") => Roles(SYNCING),
         ("get" | "post", "/api/tasks") => Roles(COORDINATOR),
         ("get" | "patch", "/api/tasks/{id}") => Roles(COORDINATOR),
         (
@@ -632,6 +634,8 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("get", "/api/tasks/{id}/evidence") => Roles(STAFF_INVITERS),
         // Served to staff and the volunteer who recorded it; 404 to others.
         ("get", "/api/evidence/{id}/file" | "/api/evidence/{id}/thumbnail") => AnyUser,
+        // Staff and the stations that took them; 404 to others.
+        ("get", "/api/station-photos/{id}/file" | "/api/station-photos/{id}/thumbnail") => AnyUser,
         // Stations and labs as data: staff read them, administrators keep them.
         ("get", "/api/stations" | "/api/stations/{id}" | "/api/labs" | "/api/labs/{id}") => {
             Roles(STAFF_INVITERS)
@@ -668,11 +672,12 @@ on_each_backend! {
 /// Every route of the OpenAPI document, called without a session and as
 /// each role, answers as the access table says (and never with a 5xx).
 async fn every_route_answers_each_role_as_the_access_table_says(backend: Backend) {
+    // With a custody key, as in production: without one the custody routes
+    // answer 503 to everyone, which says nothing about who may call them.
     let env = TestEnv::with(
         backend,
         &[
             ("MB_RATE_LIMIT_IP_PER_MINUTE", "100000"),
-            // Chain proofs and the checkpoint need a key (else 503).
             ("MB_CUSTODY_SIGNING_KEY", crate::e2e::logistics::SIGNING_SEED),
         ],
     );

@@ -516,3 +516,120 @@ async fn a_scan_waits_for_its_tracking_number_and_exceptions_reach_the_coordinat
     assert_eq!(parcel["exceptions"][0]["kind"], "never_arrived");
 }
 }
+
+/// A station photo through the upload path: `photo_id` in its metadata,
+/// relay operators only; 204 at its last PATCH once it passed the media
+/// pipeline.
+async fn upload_station_photo(
+    r: &Route,
+    person: &Person,
+    photo: &str,
+    bytes: &[u8],
+) -> crate::e2e::uploads::Answer {
+    let tus = crate::e2e::uploads::Tus::new(&r.server, person);
+    let created = tus
+        .create(
+            Some(bytes.len()),
+            &crate::e2e::uploads::meta(&[("photo_id", photo.as_bytes())]),
+        )
+        .await;
+    if created.status != StatusCode::CREATED {
+        return created;
+    }
+    let path = created.header("location").expect("Location");
+    tus.patch(&path, 0, bytes).await
+}
+
+on_each_backend! {
+/// A station's photos of a parcel go through the upload path and the media
+/// pipeline (their location removed), before or after the scan that names
+/// them; the coordinator sees them with the parcel, the station that took
+/// them may fetch them, no one else; each photo's hashes join the sample's
+/// custody chain once both the scan is matched and the file is in.
+async fn a_stations_photos_lose_their_location_reach_the_coordinator_and_join_the_chain(backend: Backend) {
+    use crate::e2e::uploads::pictures::*;
+    let r = route(backend, false).await;
+    let mut b = buyer(&r).await;
+    b.buy_and_ship(&r, "YT-5550001").await;
+    let with_gps = |seed| with_segments(&jpeg(&photo_like(320, 240, seed), 90), &[exif_app1(1)]);
+    let (first, second) = (with_gps(7), with_gps(8));
+    assert!(exif_fields(&first).is_some_and(|f| f.iter().any(|x| x.contains("GPS"))), "the input has GPS");
+    let (before, after) = (new_id(), new_id());
+
+    // Only a relay operator uploads station photos.
+    let refused = upload_station_photo(&r, &b.person, &new_id(), &first).await;
+    assert_eq!((refused.status, refused.body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_metadata")), "{}", refused.body);
+    let not_a_uuid = upload_station_photo(&r, &r.operator, "photo-1", &first).await;
+    assert_eq!(not_a_uuid.status, StatusCode::BAD_REQUEST, "{}", not_a_uuid.body);
+    // One file before the scan, one after; an HTML page posing as a photo is refused.
+    let answer = upload_station_photo(&r, &r.operator, &before, &first).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
+    let html = upload_station_photo(&r, &r.operator, &new_id(), b"<!DOCTYPE html><html><script>alert(1)</script></html>").await;
+    assert_eq!((html.status, html.body["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("type_not_allowed")), "{}", html.body);
+
+    let op = r.operator.access_token.as_str();
+    let (status, scan) = post(&r.server, &format!("/api/stations/{}/scans", r.station), Some(op), json!({
+        "id": new_id(), "code": "yt5550001", "condition": "intact", "photos": [before.to_uppercase(), after],
+    })).await;
+    assert_eq!(status, StatusCode::CREATED, "{scan}");
+    assert_eq!(scan["status"], "matched", "{scan}");
+    let sample = scan["parcel"]["sample_code"].as_str().expect("sample").to_string();
+    let answer = upload_station_photo(&r, &r.operator, &after, &second).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
+    // The same id again is refused: a photo has one file.
+    let again = upload_station_photo(&r, &r.operator, &after, &first).await;
+    assert_eq!((again.status, again.body["code"].as_str()), (StatusCode::CONFLICT, Some("photo_has_file")), "{}", again.body);
+
+    // The coordinator sees both with the parcel; the served copies carry no EXIF.
+    let coordinator = r.coordinator.access_token.as_str();
+    let (status, parcel) = get(&r.server, &format!("/api/tasks/{}/parcel", b.task), Some(coordinator)).await;
+    assert_eq!(status, StatusCode::OK, "{parcel}");
+    let photos = parcel["photos"].as_array().expect("photos");
+    let ids: Vec<&str> = photos.iter().filter_map(|p| p["id"].as_str()).collect();
+    let mut expected = vec![before.as_str(), after.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected, "{parcel}");
+    for photo in photos {
+        let original = if photo["id"] == before.as_str() { &first } else { &second };
+        assert_eq!(photo["sha256"], crate::e2e::uploads::sha256_hex(original));
+        for url in [&photo["file_url"], &photo["thumbnail_url"]] {
+            let url = url.as_str().expect("url");
+            let served = raw(&r.server, url, coordinator).await;
+            assert_eq!(served.status(), StatusCode::OK, "{url}");
+            let bytes = served.bytes().await.expect("bytes").to_vec();
+            assert!(bytes.starts_with(&[0xFF, 0xD8]), "{url} is a JPEG");
+            assert!(!bytes.windows(4).any(|w| w == b"Exif"), "{url} has an Exif segment");
+            assert!(exif_fields(&bytes).is_none_or(|f| f.is_empty()), "{url} has EXIF");
+        }
+        // The station that took it may look again; the lab and the buyer may not.
+        let url = photo["file_url"].as_str().expect("url");
+        assert_eq!(raw(&r.server, url, op).await.status(), StatusCode::OK);
+        for who in [&r.inspector, &b.person] {
+            assert_eq!(raw(&r.server, url, &who.access_token).await.status(), StatusCode::NOT_FOUND, "{url}");
+        }
+    }
+    // Nothing is left of the refused page.
+    let services = r.env.services().await;
+    let page = crate::e2e::uploads::sha256_hex(b"<!DOCTYPE html><html><script>alert(1)</script></html>");
+    assert!(services.blobs.head(&format!("blobs/sha256/{page}")).await.expect("head").is_none());
+
+    // Both photos are in the sample's chain, with the hashes of their files.
+    let (status, proof) = get(&r.server, &format!("/api/samples/{sample}/custody"), Some(coordinator)).await;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let proof: custody_log::ChainProof = serde_json::from_value(proof).expect("a chain proof");
+    let key = custody_log::CheckpointSigner::from_config(SIGNING_SEED).expect("key").public_key().clone();
+    custody_log::verify_chain(&proof, std::slice::from_ref(&key)).expect("the chain verifies");
+    let mut logged: Vec<(String, String)> = proof.entries.iter()
+        .filter(|e| e.entry.kind == "station_photo")
+        .map(|e| (e.entry.data["photo"].as_str().unwrap_or_default().to_string(), e.entry.data["sha256"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    logged.sort();
+    let mut wanted = vec![
+        (before.clone(), crate::e2e::uploads::sha256_hex(&first)),
+        (after.clone(), crate::e2e::uploads::sha256_hex(&second)),
+    ];
+    wanted.sort();
+    assert_eq!(logged, wanted, "each photo logged once");
+    r.server.stop().await;
+}
+}

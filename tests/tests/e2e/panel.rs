@@ -519,6 +519,7 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     assert_eq!(parcel["result"]["standard"], "GB 2099.1-2021", "{parcels}");
     assert!(parcel["result"]["report_sha256"].is_string(), "{parcels}");
     assert_eq!(parcel["result"]["published"], true, "{parcels}");
+    assert_eq!(parcel["photos"].as_array().map(Vec::len), Some(1), "the station's photo: {parcels}");
 
     // The administrator's pages: the coordinator invited, the station
     // added and out of use, the personal data read recorded as theirs.

@@ -875,7 +875,7 @@ async fn an_upload_moves_between_instances_and_racing_patches_never_interleave()
 }
 
 #[path = "../../../media/tests/evidence/support.rs"]
-mod pictures;
+pub mod pictures;
 
 /// Uploads `bytes` for a new evidence record of `kind` and returns the
 /// evidence id, the upload's path and the last PATCH's answer.

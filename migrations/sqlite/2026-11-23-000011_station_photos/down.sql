@@ -1,0 +1,3 @@
+DROP TABLE scan_photos;
+DROP TABLE station_photos;
+ALTER TABLE uploads DROP COLUMN purpose;
