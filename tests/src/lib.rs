@@ -168,6 +168,15 @@ impl TestEnv {
         TestServer::new(running)
     }
 
+    /// Starts the real server on `listener` (bound by the caller, who
+    /// needed its port first, e.g. for `MB_PUBLIC_ORIGIN`).
+    pub async fn start_on(&self, listener: TcpListener) -> TestServer {
+        let running = mystery_buyer_server::run(self.config.clone(), listener)
+            .await
+            .expect("server starts");
+        TestServer::new(running)
+    }
+
     /// Starts the real server on a free port.
     pub async fn start(&self) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");

@@ -13,6 +13,9 @@ mod e2e {
     pub mod mail;
     pub mod migrations;
     pub mod operations;
+    pub mod pages;
+    #[cfg(feature = "services")]
+    pub mod panel;
     pub mod process;
     pub mod station_sync;
     pub mod sync;

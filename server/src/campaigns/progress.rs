@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sync_protocol::{Record, records::ReimbursementStatus};
+use sync_protocol::{
+    Record,
+    records::{ReimbursementStatus, StatusChange},
+};
 use utoipa::ToSchema;
 
 use super::CampaignStatus;
@@ -96,7 +99,68 @@ pub struct Progress {
     pub samples_by_stage: BTreeMap<String, u32>,
     /// Results by category and platform.
     pub results: Vec<ResultCount>,
+    /// Tasks by status over time: a point when the first task was
+    /// offered, one at the end of each day (UTC) since, and one now (at
+    /// most [`TIMELINE_POINTS`] points: longer campaigns are sampled every
+    /// few days). Rebuilt from each task's status history.
+    pub timeline: Vec<TimelinePoint>,
     pub generated_at: DateTime<Utc>,
+}
+
+/// Where every task of the campaign stood at one instant.
+#[derive(Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TimelinePoint {
+    pub at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub by_status: BTreeMap<String, u32>,
+}
+
+/// The most points a timeline has.
+pub const TIMELINE_POINTS: i64 = 120;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// Each task's status at the first history entry, at the end of each day
+/// since, and at `now`. A task's status at an instant is the last entry
+/// of its history (ordered by generation, then workflow) reached by then;
+/// a task not offered yet is not counted.
+pub fn timeline(histories: &[Vec<StatusChange>], now: Micros) -> Vec<TimelinePoint> {
+    let Some(first) = histories.iter().flatten().map(|c| c.at_us).min() else {
+        return Vec::new();
+    };
+    let first = first.min(now);
+    // The end of the first entry's day, then every `step` days, then now.
+    let first_end = (first.div_euclid(DAY_US) + 1) * DAY_US - 1;
+    let days = (now - first_end).div_euclid(DAY_US) + 1;
+    // Days between points, so that with the first and now there are at
+    // most `TIMELINE_POINTS`.
+    let step = ((days + TIMELINE_POINTS - 3) / (TIMELINE_POINTS - 2)).max(1);
+    let mut instants = vec![first];
+    instants.extend(
+        (0..)
+            .map(|i| first_end + i * step * DAY_US)
+            .take_while(|t| *t < now),
+    );
+    if first < now {
+        instants.push(now);
+    }
+    instants
+        .into_iter()
+        .map(|at| {
+            let mut by_status: BTreeMap<String, u32> = BTreeMap::new();
+            for history in histories {
+                if let Some(change) = history.iter().rev().find(|c| c.at_us <= at) {
+                    *by_status
+                        .entry(change.status.as_str().to_string())
+                        .or_default() += 1;
+                }
+            }
+            TimelinePoint {
+                at: from_micros(at),
+                by_status,
+            }
+        })
+        .collect()
 }
 
 pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progress, ApiError> {
@@ -160,8 +224,10 @@ pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progr
 
     let mut evidence: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut reimbursements = Reimbursements::default();
-    for row in sql::campaign_records(conn, campaign_id, &["evidence", "reimbursement"])? {
+    let mut histories = Vec::new();
+    for row in sql::campaign_records(conn, campaign_id, &["task", "evidence", "reimbursement"])? {
         match store::decode(&row)? {
+            Record::Task(t) => histories.push(t.history),
             // Only a verified file counts: a record whose file has not
             // arrived (or was refused) leaves its kind missing.
             Record::Evidence(e)
@@ -251,6 +317,72 @@ pub fn progress(conn: &mut Conn, campaign_id: &str, now: Micros) -> Result<Progr
         missing_evidence,
         reimbursements,
         money: super::money::budget(conn, campaign_id)?,
+        timeline: timeline(&histories, now),
         generated_at: from_micros(now),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_protocol::Status;
+
+    fn change(generation: u32, status: Status, at_us: i64) -> StatusChange {
+        StatusChange {
+            generation,
+            status,
+            at_us,
+        }
+    }
+
+    fn counts(point: &TimelinePoint) -> Vec<(&str, u32)> {
+        point
+            .by_status
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect()
+    }
+
+    #[test]
+    fn the_timeline_counts_each_task_by_its_status_at_the_end_of_each_day() {
+        let day0 = 20_000 * DAY_US; // a midnight
+        let hour = 3_600_000_000;
+        let histories = vec![
+            vec![
+                change(1, Status::Offered, day0 + hour),
+                change(1, Status::Accepted, day0 + DAY_US + hour),
+                change(1, Status::Purchased, day0 + 2 * DAY_US + hour),
+            ],
+            vec![
+                change(1, Status::Offered, day0 + 2 * hour),
+                change(1, Status::Expired, day0 + DAY_US + 2 * hour),
+                // Offered again: a new generation.
+                change(2, Status::Offered, day0 + 2 * DAY_US + 2 * hour),
+            ],
+            // Not offered until the third day.
+            vec![change(1, Status::Offered, day0 + 2 * DAY_US + 3 * hour)],
+        ];
+        let now = day0 + 2 * DAY_US + 5 * hour;
+        let points = timeline(&histories, now);
+        assert_eq!(points.len(), 4, "{points:?}");
+        assert_eq!(points[0].at, from_micros(day0 + hour));
+        assert_eq!(counts(&points[0]), vec![("offered", 1)]);
+        assert_eq!(points[1].at, from_micros(day0 + DAY_US - 1));
+        assert_eq!(counts(&points[1]), vec![("offered", 2)]);
+        assert_eq!(counts(&points[2]), vec![("accepted", 1), ("expired", 1)]);
+        assert_eq!(points[3].at, from_micros(now));
+        assert_eq!(counts(&points[3]), vec![("offered", 2), ("purchased", 1)]);
+    }
+
+    #[test]
+    fn a_long_campaign_is_sampled_to_at_most_the_limit_and_ends_now() {
+        let day0 = 20_000 * DAY_US;
+        let histories = vec![vec![change(1, Status::Offered, day0)]];
+        let now = day0 + 1_000 * DAY_US + 7;
+        let points = timeline(&histories, now);
+        assert!(points.len() as i64 <= TIMELINE_POINTS, "{}", points.len());
+        assert_eq!(points.last().map(|p| p.at), Some(from_micros(now)));
+        assert!(points.windows(2).all(|w| w[0].at < w[1].at));
+        assert!(timeline(&[], now).is_empty());
+    }
 }

@@ -245,6 +245,15 @@ pub fn inspectors(conn: &mut Conn, lab: &str) -> QueryResult<Vec<String>> {
         .load(c))
 }
 
+/// The labs a user inspects for.
+pub fn labs_of(conn: &mut Conn, user: &str) -> QueryResult<Vec<String>> {
+    with_conn!(conn, c => lab_inspectors::table
+        .filter(lab_inspectors::user_id.eq(user))
+        .order(lab_inspectors::lab_id.asc())
+        .select(lab_inspectors::lab_id)
+        .load(c))
+}
+
 pub fn is_inspector(conn: &mut Conn, lab: &str, user: &str) -> QueryResult<bool> {
     with_conn!(conn, c => diesel::select(diesel::dsl::exists(
         lab_inspectors::table

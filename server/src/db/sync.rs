@@ -10,8 +10,8 @@ use diesel::prelude::*;
 use super::{
     Conn,
     schema::{
-        sync_devices, sync_records, sync_refusals, sync_reviews, sync_scopes, sync_tombstones,
-        tasks,
+        campaign_tasks, sync_devices, sync_records, sync_refusals, sync_reviews, sync_scopes,
+        sync_tombstones, tasks,
     },
     time::Micros,
 };
@@ -398,16 +398,36 @@ pub fn update_task(conn: &mut Conn, task: &TaskRow) -> QueryResult<()> {
 }
 
 /// Tasks, newest first, optionally only one volunteer's.
+/// Which tasks a coordinator's list shows; `None` is "any".
+#[derive(Debug, Default, Clone)]
+pub struct TaskFilter {
+    pub assignee: Option<String>,
+    pub campaign: Option<String>,
+    pub status: Option<String>,
+}
+
 pub fn list_tasks(
     conn: &mut Conn,
-    assignee: Option<&str>,
+    filter: &TaskFilter,
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<TaskRow>> {
     with_conn!(conn, c => {
         let mut query = tasks::table.select(TaskRow::as_select()).into_boxed();
-        if let Some(assignee) = assignee {
+        if let Some(assignee) = &filter.assignee {
             query = query.filter(tasks::assignee_id.eq(assignee));
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(tasks::status.eq(status));
+        }
+        if let Some(campaign) = &filter.campaign {
+            query = query.filter(
+                tasks::id.eq_any(
+                    campaign_tasks::table
+                        .filter(campaign_tasks::campaign_id.eq(campaign))
+                        .select(campaign_tasks::task_id),
+                ),
+            );
         }
         query
             .order((tasks::created_at.desc(), tasks::id.asc()))

@@ -121,6 +121,9 @@ pub struct StaffProfile {
     pub role: Role,
     pub display_name: String,
     pub email: Option<String>,
+    /// The relay stations (operators) or labs (inspectors) they work at,
+    /// so their page can open the right one; empty for other roles.
+    pub workplaces: Vec<crate::logistics::places::Workplace>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -555,19 +558,27 @@ pub async fn sign_out(state: web::Data<AppState>, actor: Actor) -> Result<HttpRe
 /// The caller, as their role sees themselves.
 #[utoipa::path(get, path = "/api/me", tag = "account",
     responses((status = 200, body = Profile), (status = 401, body = Problem, content_type = "application/problem+json")))]
-pub async fn me(actor: Actor) -> Result<HttpResponse, ApiError> {
+pub async fn me(state: web::Data<AppState>, actor: Actor) -> Result<HttpResponse, ApiError> {
     let profile = match (actor.role, actor.pseudonym) {
         (Role::Volunteer, Some(pseudonym)) => Profile::Volunteer(VolunteerProfile {
             user_id: actor.user_id,
             role: actor.role,
             pseudonym,
         }),
-        (role, _) => Profile::Staff(StaffProfile {
-            user_id: actor.user_id,
-            role,
-            display_name: actor.display_name,
-            email: actor.email,
-        }),
+        (role, _) => {
+            let user = actor.user_id.clone();
+            let workplaces = state
+                .db
+                .read(move |conn| crate::logistics::places::workplaces(conn, &user, role))
+                .await?;
+            Profile::Staff(StaffProfile {
+                user_id: actor.user_id,
+                role,
+                display_name: actor.display_name,
+                email: actor.email,
+                workplaces,
+            })
+        }
     };
     Ok(no_store().json(profile))
 }

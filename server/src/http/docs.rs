@@ -25,6 +25,7 @@ use crate::error::Problem;
         auth::remove_passkey,
         users::invite, users::list_users, users::list_volunteers, users::personal_data,
         users::disable_user, users::enable_user, users::user_devices, users::revoke_device,
+        users::show_user, users::user_passkeys, users::remove_user_passkey,
         sync::register_device, sync::push, sync::pull, sync::events,
         sync::create_task, sync::list_tasks, sync::get_task, sync::edit_task, sync::cancel_task,
         sync::reopen_task, sync::reassign_task, sync::list_reviews, sync::resolve_review,

@@ -30,6 +30,7 @@ pub mod docs;
 pub mod evidence;
 pub mod logistics;
 pub mod ops;
+pub mod panel;
 pub mod sync;
 pub mod uploads;
 pub mod users;
@@ -158,6 +159,15 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
         )
         .route("/api/invitations", web::post().to(users::invite))
         .route("/api/users", web::get().to(users::list_users))
+        .route("/api/users/{id}", web::get().to(users::show_user))
+        .route(
+            "/api/users/{id}/passkeys",
+            web::get().to(users::user_passkeys),
+        )
+        .route(
+            "/api/users/{id}/passkeys/{passkey_id}",
+            web::delete().to(users::remove_user_passkey),
+        )
         .route("/api/volunteers", web::get().to(users::list_volunteers))
         .route(
             "/api/users/{id}/personal-data",
@@ -299,7 +309,8 @@ fn routes(cfg: &mut web::ServiceConfig, push_limit: usize, import_limit: usize) 
             "/api/reviews/{id}/resolve",
             web::post().to(sync::resolve_review),
         )
-        .configure(logistics_routes);
+        .configure(logistics_routes)
+        .configure(panel::routes);
 }
 
 /// The anonymous route: stations, labs, parcels, results, custody.

@@ -245,6 +245,10 @@ pub async fn create_task(
 pub struct TaskListQuery {
     /// Only this volunteer's tasks.
     pub volunteer_id: Option<String>,
+    /// Only this campaign's tasks.
+    pub campaign_id: Option<String>,
+    /// Only tasks in this status (`offered`, `accepted`, ... `closed`).
+    pub status: Option<String>,
     /// 1 to 500, default 100.
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -260,7 +264,7 @@ fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Ap
     Ok((limit, offset))
 }
 
-/// Tasks, newest first.
+/// Tasks, newest first; filtered by volunteer, campaign and status.
 #[utoipa::path(get, path = "/api/tasks", tag = "tasks",
     params(TaskListQuery),
     responses((status = 200, body = [tasks::TaskView]), (status = 403, body = Problem, content_type = "application/problem+json")))]
@@ -274,7 +278,14 @@ pub async fn list_tasks(
     let (limit, offset) = page_bounds(query.limit, query.offset)?;
     let list = state
         .db
-        .read(move |conn| tasks::list(conn, query.volunteer_id.as_deref(), limit, offset))
+        .read(move |conn| {
+            let filter = crate::db::sync::TaskFilter {
+                assignee: query.volunteer_id,
+                campaign: query.campaign_id,
+                status: query.status,
+            };
+            tasks::list(conn, &filter, limit, offset)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

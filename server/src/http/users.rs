@@ -371,3 +371,99 @@ pub async fn revoke_device(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// One user (administrators).
+#[utoipa::path(get, path = "/api/users/{id}", tag = "people",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = AdminUserView), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn show_user(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    actor.require(&[Role::Administrator])?;
+    let id = id.into_inner();
+    let view = state
+        .db
+        .read(move |conn| {
+            let user =
+                users::find(conn, &id)?.ok_or_else(|| ApiError::Missing("no such user".into()))?;
+            admin_view(user)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// A user's passkeys (administrators).
+#[utoipa::path(get, path = "/api/users/{id}/passkeys", tag = "people",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = [super::auth::PasskeyView]), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn user_passkeys(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    actor.require(&[Role::Administrator])?;
+    let id = id.into_inner();
+    let rows = state
+        .db
+        .read(move |conn| {
+            users::find(conn, &id)?.ok_or_else(|| ApiError::Missing("no such user".into()))?;
+            identity::passkeys_of(conn, &id).map_err(ApiError::from)
+        })
+        .await?;
+    let views: Vec<super::auth::PasskeyView> = rows
+        .into_iter()
+        .map(|row| super::auth::PasskeyView {
+            id: row.id,
+            name: row.name,
+            created_at: from_micros(row.created_at),
+            last_used_at: row.last_used_at.map(from_micros),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Removes one of a user's passkeys (a lost or stolen device) and ends the
+/// sessions opened with it (administrators). Removing the last one leaves
+/// the user to recover their account by mail.
+#[utoipa::path(delete, path = "/api/users/{id}/passkeys/{passkey_id}", tag = "people",
+    params(("id" = String, Path, description = "User id"), ("passkey_id" = String, Path, description = "Passkey id")),
+    responses((status = 204), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn remove_user_passkey(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    actor.require(&[Role::Administrator])?;
+    let (user, passkey) = path.into_inner();
+    let now = to_micros(state.clock.now());
+    state
+        .db
+        .write(move |conn| -> Result<(), ApiError> {
+            if !identity::passkeys_of(conn, &user)?
+                .iter()
+                .any(|p| p.id == passkey)
+            {
+                return Err(ApiError::Missing("no such passkey".into()));
+            }
+            identity::delete_passkey(conn, &user, &passkey)?;
+            identity::revoke_passkey_sessions(
+                conn,
+                &passkey,
+                "passkey removed by an administrator",
+                now,
+            )?;
+            audit(
+                conn,
+                now,
+                Some(&actor.user_id),
+                "passkey.remove",
+                ("user", &user),
+                serde_json::json!({ "passkey_id": passkey }),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -357,6 +357,36 @@ pub fn show(conn: &mut Conn, kind: PlaceKind, id: &str) -> Result<PlaceView, Api
     view(conn, kind, place)
 }
 
+/// A station or lab a person works at, as their own pages name it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Workplace {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+}
+
+/// The stations a relay operator works at, or the labs an inspector
+/// inspects for; nothing for other roles.
+pub fn workplaces(conn: &mut Conn, user: &str, role: Role) -> Result<Vec<Workplace>, ApiError> {
+    let (kind, ids) = match role {
+        Role::RelayOperator => (PlaceKind::Station, db::logistics::stations_of(conn, user)?),
+        Role::LabInspector => (PlaceKind::Lab, db::logistics::labs_of(conn, user)?),
+        _ => return Ok(Vec::new()),
+    };
+    let mut places = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(place) = find(conn, kind, &id)? {
+            places.push(Workplace {
+                id: place.id,
+                name: place.name,
+                active: place.active,
+            });
+        }
+    }
+    places.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(places)
+}
+
 /// Checks that a campaign's stations and lab exist (a campaign names them
 /// by id).
 pub fn check_campaign_places(

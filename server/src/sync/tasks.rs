@@ -427,11 +427,18 @@ pub fn detail(conn: &mut Conn, id: &str) -> Result<TaskDetail, ApiError> {
 /// Tasks, newest first, optionally one volunteer's.
 pub fn list(
     conn: &mut Conn,
-    volunteer_id: Option<&str>,
+    filter: &sync::TaskFilter,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<TaskView>, ApiError> {
-    let rows = sync::list_tasks(conn, volunteer_id, limit, offset)?;
+    if let Some(status) = &filter.status
+        && sync_protocol::records::Status::parse(status).is_none()
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "`status` is not a task status: {status:?}"
+        )));
+    }
+    let rows = sync::list_tasks(conn, filter, limit, offset)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let doc = sync::find_record(conn, "task", &row.id)?

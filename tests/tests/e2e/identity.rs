@@ -7,7 +7,7 @@ use mystery_buyer_tests::{
     Backend, TestEnv, on_each_backend,
     people::{
         accept_invitation, finish_sign_in, get, invite_directly, origin, person, post,
-        register_credential, sign_in_credential,
+        register_credential, send, sign_in_credential,
     },
     unique,
 };
@@ -596,6 +596,8 @@ fn access(method: &str, path: &str) -> Option<Access> {
         ("get", "/api/users/{id}/personal-data" | "/api/users/{id}/devices") => Roles(ADMIN),
         ("post", "/api/users/{id}/disable" | "/api/users/{id}/enable") => Roles(ADMIN),
         ("delete", "/api/devices/{id}") => Roles(ADMIN),
+        ("get", "/api/users/{id}" | "/api/users/{id}/passkeys") => Roles(ADMIN),
+        ("delete", "/api/users/{id}/passkeys/{passkey_id}") => Roles(ADMIN),
         // Volunteers' phones and relay stations' scanners sync.
         ("post", "/api/sync/devices" | "/api/sync/push") => Roles(SYNCING),
         ("get", "/api/sync/pull" | "/api/sync/events") => Roles(SYNCING),
@@ -956,4 +958,38 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         StatusCode::TOO_MANY_REQUESTS
     );
     server.stop().await;
+}
+
+on_each_backend! {
+/// An administrator sees a user and their passkeys, and removing a lost
+/// device's passkey ends the sessions opened with it at once.
+async fn an_administrator_removes_a_users_passkey_and_its_sessions_end(backend: Backend) {
+    let env = TestEnv::with(backend, &[("MB_RATE_LIMIT_IP_PER_MINUTE", "100000")]);
+    let server = env.start().await;
+    let admin = person(&server, &env, Role::Administrator).await;
+    let operator = person(&server, &env, Role::RelayOperator).await;
+    let token = Some(admin.access_token.as_str());
+    let (status, user) = get(&server, &format!("/api/users/{}", operator.user_id), token).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!((user["role"].as_str(), user["status"].as_str()), (Some("relay_operator"), Some("active")), "{user}");
+    let (status, keys) = get(&server, &format!("/api/users/{}/passkeys", operator.user_id), token).await;
+    assert_eq!(status, StatusCode::OK, "{keys}");
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    let passkey = keys[0]["id"].as_str().expect("id");
+    let (status, _) = get(&server, "/api/me", Some(&operator.access_token)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, _) = send(&server, reqwest::Method::DELETE, &format!("/api/users/{}/passkeys/{passkey}", operator.user_id), token, json!(null)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = get(&server, "/api/me", Some(&operator.access_token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session opened with the passkey ended");
+    let (_, keys) = get(&server, &format!("/api/users/{}/passkeys", operator.user_id), token).await;
+    assert_eq!(keys, json!([]));
+    // Gone is gone; other people's passkeys are not reached through a user.
+    let (status, _) = send(&server, reqwest::Method::DELETE, &format!("/api/users/{}/passkeys/{passkey}", admin.user_id), token, json!(null)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&server, &format!("/api/users/{}", uuid::Uuid::new_v4()), token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
 }

@@ -1,13 +1,16 @@
 //! The services the tests need: PostgreSQL, Garage, moto and an SMTP server,
-//! and the real tus clients (tus-js-client, tuspy) the upload stories run.
+//! the real tus clients (tus-js-client, tuspy) the upload stories run, and
+//! the browser (Chromium with playwright-core) the panel's stories drive.
 //!
 //! `install` makes sure each is on the machine (caching under
 //! `$HOME/.cache/mystery-buyer`); `Services::start` runs all of them on free
 //! loopback ports under one scratch dir, and dropping it stops them. A service
 //! that cannot be started is an error naming it, never a skip.
 
+mod browser;
 mod garage;
 mod moto;
+mod npm;
 mod postgres;
 mod smtp;
 mod tus_clients;
@@ -28,6 +31,8 @@ pub fn install() -> Result<()> {
     moto::install().context("could not install moto")?;
     smtp::install().context("could not install aiosmtpd")?;
     tus_clients::install().context("could not install the tus clients")?;
+    npm::install().context("could not install the npm packages the tests run")?;
+    browser::install().context("could not install Chromium")?;
     Ok(())
 }
 
@@ -39,6 +44,7 @@ pub struct Services {
     moto: moto::Moto,
     smtp: smtp::Smtp,
     tus_clients: tus_clients::TusClients,
+    browser: browser::Browser,
     _scratch: Scratch,
     _reaper: ReaperProcess,
 }
@@ -48,6 +54,7 @@ impl Services {
     /// start are stopped again and the error names each that failed.
     pub fn start() -> Result<Self> {
         let tus_clients = tus_clients::TusClients::locate()?;
+        let browser = browser::Browser::locate()?;
         let reaper = ReaperProcess::start()?;
         let scratch = Scratch::create(reaper.handle())?;
         let ports = free_ports(8)?;
@@ -66,6 +73,7 @@ impl Services {
                 moto,
                 smtp,
                 tus_clients,
+                browser,
                 _scratch: scratch,
                 _reaper: reaper,
             }),
@@ -88,6 +96,8 @@ impl Services {
         env.extend(self.moto.env());
         env.extend(self.smtp.env());
         env.extend(self.tus_clients.env());
+        env.extend(self.browser.env());
+        env.extend(npm::env().unwrap_or_default());
         env
     }
 }
