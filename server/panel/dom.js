@@ -192,3 +192,24 @@ export function newId() {
   const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+/** A folded form to report a problem (an exception) with `what` ("this
+ * parcel", "this sample"): `kinds` as [value, label]; `send({kind, note})`
+ * reports it, and the coordinators are told. */
+export function problemForm(what, kinds, out, send) {
+  const kind = h('select', { name: 'kind' }, kinds.map(([k, t]) => h('option', { value: k }, t)));
+  const note = h('input', { type: 'text', name: 'note', maxlength: '2000', autocomplete: 'off' });
+  const b = h('button', { type: 'submit', class: 'danger' }, 'Report');
+  return h('details', { class: 'card' },
+    h('summary', {}, `Report a problem with ${what}`),
+    h('form', {
+      onsubmit: (event) => {
+        event.preventDefault();
+        busy(b, out, async () => {
+          await send({ kind: kind.value, note: note.value.trim() });
+          toast('The coordinators are told.');
+          event.target.reset();
+        });
+      },
+    }, field('What is wrong', kind), field('Note', note), h('div', { class: 'actions' }, b)));
+}

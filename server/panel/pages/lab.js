@@ -5,7 +5,7 @@
 // never the buyer, the shop or the platform.
 
 import { get, post, put } from '../api.js';
-import { h, mount, field, choices, table, title, badge, busy, toast, when } from '../dom.js';
+import { h, mount, field, choices, table, title, badge, busy, toast, when, problemForm } from '../dom.js';
 import { cameraButton } from '../scanner.js';
 
 /** The page for a lab inspector (`me.workplaces` are their labs). */
@@ -156,23 +156,9 @@ function showSample(where, base, s, refresh) {
     h('div', { class: 'actions' }, b));
   };
 
-  const exceptionForm = () => {
-    const kind = h('select', { name: 'kind' }, [['damaged', 'Damaged'], ['wrong_item', 'Wrong item'], ['lost', 'Lost at the lab']].map(([k, t]) => h('option', { value: k }, t)));
-    const note = h('input', { type: 'text', name: 'note', maxlength: '2000' });
-    const b = h('button', { type: 'submit', class: 'danger' }, 'Report');
-    return h('details', { class: 'card' },
-      h('summary', {}, 'Report a problem with this sample'),
-      h('form', {
-        onsubmit: (event) => {
-          event.preventDefault();
-          busy(b, out, async () => {
-            await post(`${path}/exceptions`, { kind: kind.value, note: note.value.trim() });
-            toast('The coordinators are told.');
-            event.target.reset();
-          });
-        },
-      }, field('What is wrong', kind), field('Note', note), h('div', { class: 'actions' }, b)));
-  };
+  const exceptionForm = () => problemForm('this sample',
+    [['damaged', 'Damaged'], ['wrong_item', 'Wrong item'], ['lost', 'Lost at the lab']],
+    out, (body) => post(`${path}/exceptions`, body));
 
   mount(where,
     h('div', { class: 'card' },

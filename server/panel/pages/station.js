@@ -6,7 +6,7 @@
 // lab, never the buyer, the shop or the campaign.
 
 import { get, post, tusUpload, query } from '../api.js';
-import { h, mount, field, choices, table, title, badge, busy, toast, when, words, newId } from '../dom.js';
+import { h, mount, field, choices, table, title, badge, busy, toast, when, problemForm, words, newId } from '../dom.js';
 import { cameraButton } from '../scanner.js';
 
 const INSTRUCTIONS = {
@@ -186,23 +186,9 @@ function showParcel(where, base, parcel, refreshLists, scan) {
     }, h('h3', {}, 'Forward to the lab'), field('Carrier', carrier), field('Tracking number', tracking), h('div', { class: 'actions' }, b));
   };
 
-  const exceptionForm = () => {
-    const kind = h('select', { name: 'kind' }, [['damaged', 'Damaged'], ['wrong_item', 'Wrong item'], ['returned', 'Return to sender']].map(([k, t]) => h('option', { value: k }, t)));
-    const note = h('input', { type: 'text', name: 'note', maxlength: '2000', autocomplete: 'off' });
-    const b = h('button', { type: 'submit', class: 'danger' }, 'Report');
-    return h('details', { class: 'card' },
-      h('summary', {}, 'Report a problem with this parcel'),
-      h('form', {
-        onsubmit: (event) => {
-          event.preventDefault();
-          busy(b, out, async () => {
-            await post(`${path}/exceptions`, { kind: kind.value, note: note.value.trim() });
-            toast('The coordinators are told.');
-            event.target.reset();
-          });
-        },
-      }, field('What is wrong', kind), field('Note', note), h('div', { class: 'actions' }, b)));
-  };
+  const exceptionForm = () => problemForm('this parcel',
+    [['damaged', 'Damaged'], ['wrong_item', 'Wrong item'], ['returned', 'Return to sender']],
+    out, (body) => post(`${path}/exceptions`, body));
 
   mount(where,
     h('div', { class: `instruction ${cls}` },
