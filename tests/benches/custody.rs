@@ -210,12 +210,13 @@ async fn run(settings: Settings) -> Result<()> {
             };
             eprintln!(
                 "bench: round {} custody {}: {:.0} scans/s, p50 {:.1} ms, p99 {:.1} ms, \
-                 load average {}",
+                 {} busy answers retried, load average {}",
                 rounds.len() + 1,
                 mode.name(),
                 measured.per_second(),
                 percentile(&measured.latencies, 0.50),
                 percentile(&measured.latencies, 0.99),
+                measured.busy,
                 load_average()
             );
             if mode == Mode::On {
@@ -524,6 +525,9 @@ struct Round {
     /// First scan sent to last answered.
     window: Duration,
     load: String,
+    /// 503 `busy` answers (no database connection within the pool's
+    /// wait), each retried after its Retry-After like an app would.
+    busy: usize,
 }
 
 impl Round {
@@ -554,8 +558,10 @@ async fn round(
     }
     let mut latencies = Vec::with_capacity(stations.len() * scans);
     let mut window: Option<(Instant, Instant)> = None;
+    let mut busy = 0;
     while let Some(done) = running.join_next().await {
-        let (times, start, end) = done.context("station task")??;
+        let (times, start, end, retried) = done.context("station task")??;
+        busy += retried;
         latencies.extend(times);
         widen(&mut window, (start, end));
     }
@@ -565,22 +571,27 @@ async fn round(
         latencies,
         window: end - start,
         load: load_average(),
+        busy,
     })
 }
 
 /// One station's operator scanning `codes` in turn; every scan must match.
-/// Returns each scan's latency and when the first was sent and the last
-/// answered.
+/// A 503 `busy` is retried with the same scan id after its Retry-After, as
+/// the station app does (a scan id is applied once however often it is
+/// sent); the scan's latency runs from its first attempt to its answer.
+/// Returns each scan's latency, when the first was sent and the last
+/// answered, and how many busy answers were retried.
 async fn scan_all(
     http: &Http,
     station: &str,
     token: &str,
     codes: Vec<String>,
-) -> Result<(Vec<Duration>, Instant, Instant)> {
+) -> Result<(Vec<Duration>, Instant, Instant, usize)> {
     let url = format!("{}/api/stations/{station}/scans", http.base);
     let mut times = Vec::with_capacity(codes.len());
     let first = Instant::now();
     let mut last = first;
+    let mut busy = 0;
     for code in codes {
         let body = serde_json::to_vec(&serde_json::json!({
             "id": uuid::Uuid::new_v4().to_string(),
@@ -590,17 +601,30 @@ async fn scan_all(
             "photos": [],
         }))?;
         let at = Instant::now();
-        let response = http
-            .client
-            .post(&url)
-            .bearer_auth(token)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .context("scan")?;
-        let status = response.status();
-        let bytes = response.bytes().await.context("scan answer")?;
+        let (status, bytes) = loop {
+            let response = http
+                .client
+                .post(&url)
+                .bearer_auth(token)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .context("scan")?;
+            let status = response.status();
+            if status == StatusCode::SERVICE_UNAVAILABLE && busy < 10_000 {
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                busy += 1;
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            break (status, response.bytes().await.context("scan answer")?);
+        };
         last = Instant::now();
         times.push(last - at);
         ensure!(
@@ -616,7 +640,7 @@ async fn scan_all(
             "scan of {code} at {station} did not match its parcel: {answer}"
         );
     }
-    Ok((times, first, last))
+    Ok((times, first, last, busy))
 }
 
 // --- row-lock waits, sampled beside the rounds -----------------------------------------
@@ -777,13 +801,13 @@ fn table(
     );
     let _ = writeln!(
         out,
-        "| round | custody | scans | window | scans/s | p50 | p99 | max | load average |"
+        "| round | custody | scans | window | scans/s | p50 | p99 | max | busy, retried | load average |"
     );
-    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for (i, r) in rounds.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.2} s | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+            "| {} | {} | {} | {:.2} s | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} |",
             i + 1,
             r.mode.name(),
             r.latencies.len(),
@@ -792,6 +816,7 @@ fn table(
             percentile(&r.latencies, 0.50),
             percentile(&r.latencies, 0.99),
             percentile(&r.latencies, 1.0),
+            r.busy,
             r.load
         );
     }
