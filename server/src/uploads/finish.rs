@@ -284,7 +284,7 @@ async fn finish_once(u: &Uploads, id: &str) -> Result<Outcome, UploadError> {
         return Ok(Outcome::NothingToDo);
     }
     let token = uuid::Uuid::new_v4().to_string();
-    let lock = Lock::take(u, id, &token, false).await?;
+    let lock = Lock::take(u, id, &token).await?;
     let result = finish_locked(u, &lock).await;
     if result.is_err() {
         lock.release().await;

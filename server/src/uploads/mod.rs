@@ -237,19 +237,27 @@ pub struct Creation {
 /// The row of `id` if `owner` may use it; another user's upload does not
 /// exist for them.
 async fn owned(u: &Uploads, owner: &str, id: &str) -> Result<UploadRow, UploadError> {
-    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !plausible_id(id) {
         return Err(UploadError::NotFound);
     }
-    let id = id.to_string();
-    let row =
-        u.db.read(move |conn| rows::find(conn, &id).map_err(DbError::from))
-            .await?
-            .filter(|row| row.owner_id == owner)
-            .ok_or(UploadError::NotFound)?;
+    let (id, owner, now) = (id.to_string(), owner.to_string(), u.now());
+    u.db.read(move |conn| usable(rows::find(conn, &id)?, &owner, now))
+        .await
+}
+
+fn plausible_id(id: &str) -> bool {
+    id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `row` if it exists for `owner` and has not expired.
+fn usable(row: Option<UploadRow>, owner: &str, now: i64) -> Result<UploadRow, UploadError> {
+    let row = row
+        .filter(|row| row.owner_id == owner)
+        .ok_or(UploadError::NotFound)?;
     match row.state.as_str() {
         rows::TERMINATED => Err(UploadError::NotFound),
         rows::EXPIRED => Err(UploadError::Expired),
-        rows::RECEIVING if row.expires_at < u.now() => Err(UploadError::Expired),
+        rows::RECEIVING if row.expires_at < now => Err(UploadError::Expired),
         _ => Ok(row),
     }
 }
@@ -404,87 +412,25 @@ pub async fn patch<S>(
 where
     S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
 {
-    let row = owned(u, owner, id).await?;
-    if row.state != rows::RECEIVING {
-        // Every byte is in: a re-sent last chunk (its answer was lost) is
-        // answered like the first time; anything else is past the end.
-        let length = row.upload_length.unwrap_or(row.upload_offset) as u64;
-        if chunk.offset == length && chunk.content_length.unwrap_or(0) == 0 {
-            if let Some(refused) = finish::stored_refusal(&row) {
-                return Err(refused);
-            }
+    if !plausible_id(id) {
+        return Err(UploadError::NotFound);
+    }
+    let token = uuid::Uuid::new_v4().to_string();
+    let remote = u.store.local_path(&data_key(id)).is_none();
+    let (mut lock, plan) = match Lock::for_patch(u, owner, id, &token, remote, &chunk).await? {
+        Taken::Locked(lock, plan) => (*lock, plan),
+        Taken::Answered(status) => {
             return Ok(Patched {
-                status: UploadStatus::of(&row),
+                status,
                 touched: Touched::default(),
             });
         }
-        return Err(UploadError::OffsetMismatch {
-            expected: length,
-            got: chunk.offset,
-        });
-    }
-    let length = match (row.upload_length, chunk.length) {
-        (Some(known), Some(sent)) if known as u64 != sent => {
-            return Err(UploadError::Invalid {
-                code: "length_already_set",
-                detail: format!("the upload's length is already {known}"),
-            });
-        }
-        (Some(known), _) => Some(known as u64),
-        (None, Some(sent)) => {
-            if sent > u.limits.max_size {
-                return Err(UploadError::TooLarge(format!(
-                    "the upload is {sent} bytes; the most is {}",
-                    u.limits.max_size
-                )));
-            }
-            if sent < row.upload_offset as u64 || sent == 0 {
-                return Err(UploadError::Invalid {
-                    code: "invalid_length",
-                    detail: format!(
-                        "Upload-Length {sent} is below the {} bytes already received",
-                        row.upload_offset
-                    ),
-                });
-            }
-            Some(sent)
-        }
-        (None, None) => None,
     };
-    if chunk.offset != row.upload_offset as u64 {
-        return Err(UploadError::OffsetMismatch {
-            expected: row.upload_offset as u64,
-            got: chunk.offset,
-        });
-    }
-    let room = length.unwrap_or(u.limits.max_size) - chunk.offset;
-    let allowed = room.min(u.limits.max_patch);
-    if let Some(sent) = chunk.content_length
-        && sent > allowed
-    {
-        return Err(UploadError::TooLarge(if sent > room {
-            format!(
-                "the chunk is {sent} bytes but only {room} remain of the upload's length; nothing was stored"
-            )
-        } else {
-            format!("a chunk may be at most {} bytes", u.limits.max_patch)
-        }));
-    }
-
-    let token = uuid::Uuid::new_v4().to_string();
-    let remote = u.store.local_path(&data_key(id)).is_none();
-    let mut lock = Lock::take(u, id, &token, remote).await?;
-    // Another PATCH may have committed between the first read and the lock:
-    // the offset is checked again under the lock, or its bytes would land
-    // after that PATCH's instead of where the client meant them.
-    if lock.row.state != rows::RECEIVING || lock.row.upload_offset as u64 != chunk.offset {
-        let expected = lock.row.upload_offset as u64;
-        lock.release().await;
-        return Err(UploadError::OffsetMismatch {
-            expected,
-            got: chunk.offset,
-        });
-    }
+    let Plan {
+        length,
+        allowed,
+        room,
+    } = plan;
     let outcome = receive::receive(u, &mut lock, length, allowed, room, &chunk, body).await;
     let outcome = match outcome {
         Ok(o) => o,
@@ -506,6 +452,133 @@ where
     })
 }
 
+/// What taking an upload for a PATCH came to.
+enum Taken {
+    /// The lease is held; the body may be received as planned.
+    Locked(Box<Lock>, Plan),
+    /// Every byte was already in and this PATCH only re-sent the end: its
+    /// answer, as the first time.
+    Answered(UploadStatus),
+}
+
+/// Where a PATCH's body may go.
+struct Plan {
+    /// The upload's length, if known (this PATCH may have set it).
+    length: Option<u64>,
+    /// The most this PATCH may bring.
+    allowed: u64,
+    /// What is left of the upload's length (or of the largest upload).
+    room: u64,
+}
+
+/// Why taking an upload rolled back: a refusal, or an answer that needed
+/// no lease.
+enum Refusal {
+    Error(UploadError),
+    Answer(UploadStatus),
+}
+
+impl From<UploadError> for Refusal {
+    fn from(e: UploadError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+impl From<DbError> for Refusal {
+    fn from(e: DbError) -> Self {
+        Refusal::Error(e.into())
+    }
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(e: diesel::result::Error) -> Self {
+        Refusal::Error(DbError::from(e).into())
+    }
+}
+
+/// A PATCH on an upload that has every byte: a re-sent last chunk (its
+/// answer was lost) is answered like the first time; anything else is past
+/// the end.
+fn answer_when_complete(
+    row: &UploadRow,
+    offset: u64,
+    content_length: Option<u64>,
+) -> Result<UploadStatus, UploadError> {
+    let length = row.upload_length.unwrap_or(row.upload_offset) as u64;
+    if offset == length && content_length.unwrap_or(0) == 0 {
+        if let Some(refused) = finish::stored_refusal(row) {
+            return Err(refused);
+        }
+        return Ok(UploadStatus::of(row));
+    }
+    Err(UploadError::OffsetMismatch {
+        expected: length,
+        got: offset,
+    })
+}
+
+/// Checks a PATCH's offset and lengths against the upload it continues.
+fn plan(
+    row: &UploadRow,
+    limits: &Limits,
+    offset: u64,
+    sent_length: Option<u64>,
+    content_length: Option<u64>,
+) -> Result<Plan, UploadError> {
+    let length = match (row.upload_length, sent_length) {
+        (Some(known), Some(sent)) if known as u64 != sent => {
+            return Err(UploadError::Invalid {
+                code: "length_already_set",
+                detail: format!("the upload's length is already {known}"),
+            });
+        }
+        (Some(known), _) => Some(known as u64),
+        (None, Some(sent)) => {
+            if sent > limits.max_size {
+                return Err(UploadError::TooLarge(format!(
+                    "the upload is {sent} bytes; the most is {}",
+                    limits.max_size
+                )));
+            }
+            if sent < row.upload_offset as u64 || sent == 0 {
+                return Err(UploadError::Invalid {
+                    code: "invalid_length",
+                    detail: format!(
+                        "Upload-Length {sent} is below the {} bytes already received",
+                        row.upload_offset
+                    ),
+                });
+            }
+            Some(sent)
+        }
+        (None, None) => None,
+    };
+    if offset != row.upload_offset as u64 {
+        return Err(UploadError::OffsetMismatch {
+            expected: row.upload_offset as u64,
+            got: offset,
+        });
+    }
+    let room = length.unwrap_or(limits.max_size) - offset;
+    let allowed = room.min(limits.max_patch);
+    if let Some(sent) = content_length
+        && sent > allowed
+    {
+        return Err(UploadError::TooLarge(if sent > room {
+            format!(
+                "the chunk is {sent} bytes but only {room} remain of the upload's length; nothing was stored"
+            )
+        } else {
+            format!("a chunk may be at most {} bytes", limits.max_patch)
+        }));
+    }
+    Ok(Plan {
+        length,
+        allowed,
+        room,
+    })
+}
+
 /// A PATCH's hold on an upload: a lease in the database, renewed while
 /// the PATCH runs; every commit checks it, so a writer that lost its lease
 /// changes nothing.
@@ -522,27 +595,82 @@ pub(crate) struct Lock {
 }
 
 impl Lock {
-    async fn take(
+    /// Checks the PATCH against the upload and takes the lease, in one
+    /// transaction (a PATCH is a few of them; each costs a round trip to
+    /// the database on a machine busy moving the bytes). The lease comes
+    /// first and the row is read under it, so no other PATCH can commit
+    /// between the read and the checks; a check that fails rolls the lease
+    /// back with it.
+    async fn for_patch(
         u: &Uploads,
+        owner: &str,
         id: &str,
         token: &str,
         with_parts: bool,
-    ) -> Result<Self, UploadError> {
+        chunk: &Chunk,
+    ) -> Result<Taken, UploadError> {
         let now = u.now();
         let until = now + u.limits.lease().num_microseconds().unwrap_or(i64::MAX / 4);
-        let (i, t) = (id.to_string(), token.to_string());
-        let (row, recorded) =
+        let (i, o, t) = (id.to_string(), owner.to_string(), token.to_string());
+        let (offset, sent_length, content_length) =
+            (chunk.offset, chunk.length, chunk.content_length);
+        let limits = u.limits.clone();
+        let taken =
             u.db.write(move |conn| {
-                if !rows::try_lock(conn, &i, &t, now, until)? {
-                    return Err(UploadError::Busy);
+                let locked = rows::try_lock(conn, &i, &t, now, until)?;
+                let row = usable(rows::find(conn, &i)?, &o, now)?;
+                if row.state != rows::RECEIVING {
+                    // Every byte is in (nobody holds a lease on it then):
+                    // answered without one.
+                    return Err(Refusal::Answer(answer_when_complete(
+                        &row,
+                        offset,
+                        content_length,
+                    )?));
                 }
-                let row = rows::find(conn, &i)?.ok_or(UploadError::NotFound)?;
+                // A PATCH that does not fit is told so even while another
+                // holds the lease, as it was before there was a lease.
+                let plan = plan(&row, &limits, offset, sent_length, content_length)?;
+                if !locked {
+                    return Err(UploadError::Busy.into());
+                }
                 let recorded = if with_parts {
                     Some((rows::parts(conn, &i)?, rows::pieces(conn, &i)?))
                 } else {
                     None
                 };
-                Ok((row, recorded))
+                Ok((row, plan, recorded))
+            })
+            .await;
+        let (row, plan, recorded) = match taken {
+            Ok(taken) => taken,
+            Err(Refusal::Answer(status)) => return Ok(Taken::Answered(status)),
+            Err(Refusal::Error(e)) => return Err(e),
+        };
+        Ok(Taken::Locked(
+            Box::new(Self {
+                u: u.clone(),
+                id: id.to_string(),
+                token: token.to_string(),
+                row,
+                recorded,
+                renewed_at: std::time::Instant::now(),
+            }),
+            plan,
+        ))
+    }
+
+    /// Takes the lease on `id` (finishing, termination).
+    async fn take(u: &Uploads, id: &str, token: &str) -> Result<Self, UploadError> {
+        let now = u.now();
+        let until = now + u.limits.lease().num_microseconds().unwrap_or(i64::MAX / 4);
+        let (i, t) = (id.to_string(), token.to_string());
+        let row =
+            u.db.write(move |conn| {
+                if !rows::try_lock(conn, &i, &t, now, until)? {
+                    return Err(UploadError::Busy);
+                }
+                rows::find(conn, &i)?.ok_or(UploadError::NotFound)
             })
             .await?;
         Ok(Self {
@@ -550,7 +678,7 @@ impl Lock {
             id: id.to_string(),
             token: token.to_string(),
             row,
-            recorded,
+            recorded: None,
             renewed_at: std::time::Instant::now(),
         })
     }
@@ -601,7 +729,7 @@ pub async fn terminate(u: &Uploads, owner: &str, id: &str) -> Result<(), UploadE
         });
     }
     let token = uuid::Uuid::new_v4().to_string();
-    let lock = Lock::take(u, id, &token, false).await?;
+    let lock = Lock::take(u, id, &token).await?;
     sweep::release_storage(u, &lock.row).await?;
     let (i, now) = (id.to_string(), u.now());
     u.db.write(move |conn| {
