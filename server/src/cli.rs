@@ -129,31 +129,45 @@ pub async fn dispatch(command: Command, config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    // The handlers come first: the job workers start inside `run` and may
+    // already hold a job when a SIGTERM arrives; without a handler yet, the
+    // signal would kill the process instead of stopping it gracefully.
+    let signals = shutdown_signals();
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let server = crate::run(config, listener)
         .await
         .map_err(|e| e.to_string())?;
-    wait_for_shutdown_signal().await;
+    wait_for_shutdown_signal(signals).await;
     tracing::info!("shutting down: finishing requests and jobs in flight");
     server.stop().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_shutdown_signal() {
+type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+/// SIGTERM and SIGINT, caught from now on (`None` if they cannot be).
+fn shutdown_signals() -> Option<Signals> {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(term), Ok(int)) => Some((term, int)),
+        _ => None,
+    }
+}
+
+async fn wait_for_shutdown_signal(signals: Option<Signals>) {
+    match signals {
+        Some((mut term, mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
             }
         }
-        _ => {
+        None => {
             // Without signal handlers, Ctrl-C is the best we can do.
             let _ = tokio::signal::ctrl_c().await;
         }
