@@ -19,6 +19,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 
+import { everyControlIsLabelled, expect, noHorizontalScroll, stepper } from './checks.mjs';
+
 const nodeModules = process.env.MB_TEST_NODE_MODULES;
 const chromiumPath = process.env.MB_TEST_CHROMIUM;
 if (!nodeModules || !chromiumPath) {
@@ -47,8 +49,6 @@ function ask(need) {
 }
 
 const TIMEOUT = 15_000;
-const steps = [];
-let current = 'start';
 /** Console errors nobody expected: `{actor, step, text}`. */
 const consoleErrors = [];
 /** Console errors a step provokes on purpose, by step name: regexps. */
@@ -56,13 +56,6 @@ const expectedErrors = new Map();
 /** What a window.prompt answers. */
 let promptAnswer = '';
 
-function fail(message) {
-  throw new Error(message);
-}
-
-function expect(condition, message) {
-  if (!condition) fail(message);
-}
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,
@@ -70,23 +63,50 @@ const browser = await chromium.launch({
   args: [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    // A camera that shows a test pattern, and no permission prompt for it.
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
   ],
 });
 const actors = [];
+const { step, steps, current } = stepper(out, () => actors);
+
+// Headless Chromium on Linux has no BarcodeDetector (Chrome has it on
+// Android and macOS), so the camera scan runs against this stand-in: it
+// answers like the real detector, and only once the camera's video is
+// playing, with the code the test holds up to the camera
+// (`window.__heldUp`). Everything around it is real: the camera button,
+// getUserMedia on Chromium's fake camera, the video, the reading loop and
+// stopping the camera once a code is read.
+function barcodeDetectorStandIn() {
+  window.BarcodeDetector = class {
+    static async getSupportedFormats() { return ['code_128', 'qr_code']; }
+
+    constructor(options) { this.formats = options.formats; }
+
+    async detect(source) {
+      const playing = source instanceof HTMLVideoElement && source.readyState >= 2 && source.videoWidth > 0
+        && source.srcObject && source.srcObject.getVideoTracks().some((t) => t.readyState === 'live');
+      if (!playing || !window.__heldUp) return [];
+      window.__readFromVideo = `${source.videoWidth}x${source.videoHeight}`;
+      return [{ rawValue: window.__heldUp, format: 'qr_code', boundingBox: new DOMRectReadOnly(0, 0, 10, 10), cornerPoints: [] }];
+    }
+  };
+}
 
 /** One person: a browser context of their own, with a passkey authenticator. */
-async function actor(name, viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport, baseURL: base });
+async function actor(name, viewport = { width: 1280, height: 900 }, { camera = false } = {}) {
+  const context = await browser.newContext({ viewport, baseURL: base, permissions: camera ? ['camera'] : [] });
+  if (camera) await context.addInitScript(barcodeDetectorStandIn);
   context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() !== 'error') return;
-    const allowed = expectedErrors.get(current) || [];
+    const allowed = expectedErrors.get(current()) || [];
     if (!allowed.some((re) => re.test(message.text()))) {
-      consoleErrors.push({ actor: name, step: current, text: message.text(), location: message.location() });
+      consoleErrors.push({ actor: name, step: current(), text: message.text(), location: message.location() });
     }
   });
-  page.on('pageerror', (error) => consoleErrors.push({ actor: name, step: current, text: `uncaught: ${error.message}` }));
+  page.on('pageerror', (error) => consoleErrors.push({ actor: name, step: current(), text: `uncaught: ${error.message}` }));
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable', { enableUI: false });
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -111,22 +131,6 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
 }
 
-async function step(name, body) {
-  current = name;
-  const started = Date.now();
-  try {
-    await body();
-  } catch (error) {
-    for (const a of actors) {
-      await a.page.screenshot({ path: path.join(out, `failed-${name}-${a.name}.png`), fullPage: true }).catch(() => {});
-    }
-    error.message = `step "${name}": ${error.message}`;
-    throw error;
-  }
-  const entry = { step: name, ms: Date.now() - started };
-  steps.push(entry);
-  console.log(JSON.stringify(entry));
-}
 
 /** The page's main heading, once it says `text`. */
 async function heading(page, text) {
@@ -135,25 +139,7 @@ async function heading(page, text) {
   return h1;
 }
 
-async function noHorizontalScroll(page, what) {
-  const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
-  expect(scroll <= client + 1, `${what} scrolls sideways at ${client} px (content is ${scroll} px wide)`);
-}
 
-/** Every control a person can reach has a name (label, aria-label or text). */
-async function everyControlIsLabelled(page, what) {
-  const unlabelled = await page.evaluate(() => {
-    const bad = [];
-    for (const el of document.querySelectorAll('input, select, textarea, button')) {
-      if (el.type === 'hidden' || el.closest('[hidden]')) continue;
-      const named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
-        || (el.tagName === 'BUTTON' && el.textContent.trim());
-      if (!named) bad.push(el.outerHTML.slice(0, 120));
-    }
-    return bad;
-  });
-  expect(unlabelled.length === 0, `${what} has controls without a label: ${unlabelled.join(' | ')}`);
-}
 
 let status = 0;
 try {
@@ -181,9 +167,9 @@ try {
     const other = await browser.newContext({ baseURL: base });
     const p = await other.newPage();
     // Opening a used link answers 410, which Chromium logs.
-    expectedErrors.set(current, [/status of 410/]);
+    expectedErrors.set(current(), [/status of 410/]);
     p.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 410/.test(m.text())) consoleErrors.push({ actor: 'stranger', step: current, text: m.text() });
+      if (m.type() === 'error' && !/status of 410/.test(m.text())) consoleErrors.push({ actor: 'stranger', step: current(), text: m.text() });
     });
     await p.goto(`/invitations/${seed.coordinator.token}`);
     await p.getByRole('alert').filter({ hasText: 'This link was already used' }).waitFor();
@@ -265,7 +251,7 @@ try {
 
   await step('import candidates: every wrong row is reported', async () => {
     // The refused import answers 422, which Chromium logs.
-    expectedErrors.set(current, [/status of 422/]);
+    expectedErrors.set(current(), [/status of 422/]);
     await c.getByRole('link', { name: 'Candidates' }).click();
     await c.getByRole('heading', { name: 'Import candidates' }).waitFor();
     await everyControlIsLabelled(c, 'the candidates page');
@@ -363,6 +349,14 @@ try {
     await o.getByLabel('Intact').check();
     await o.getByLabel('Photos of the parcel (optional)').setInputFiles(photo);
     await o.getByRole('button', { name: 'Record the scan' }).click();
+    // The campaign asks for a witnessed opening: no label before the sealing.
+    await o.getByRole('heading', { name: 'Open and seal it in front of a witness' }).waitFor();
+    expect(await o.getByRole('button', { name: 'Print the label' }).count() === 0, 'no label before the witnessed sealing');
+    await everyControlIsLabelled(o, 'the witness form');
+    await noHorizontalScroll(o, 'the witness form');
+    await shot(o, 'station-witness');
+    await o.getByLabel('Witness’s name (as on the paper record)').fill('Li Na, duty manager');
+    await o.getByRole('button', { name: 'Record the witnessed sealing' }).click();
     await o.getByRole('heading', { name: 'Relabel and forward' }).waitFor();
     sample = (await o.getByTestId('sample-code').first().textContent()).trim();
     expect(/^S-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]$/.test(sample), `a sample code is shown: ${sample}`);
@@ -391,6 +385,17 @@ try {
     expect(type === 'image/png', `the label opens as a PNG, not ${type}`);
     await popup.screenshot({ path: path.join(out, 'label.png') });
     await popup.close();
+    // Printing: the button opens the browser's print dialog, and the print
+    // style sheet leaves only the label on the page.
+    await o.evaluate(() => { window.__printed = 0; window.print = () => { window.__printed += 1; }; });
+    await o.getByRole('button', { name: 'Print the label' }).click();
+    expect(await o.evaluate(() => window.__printed) === 1, 'Print the label calls the print dialog');
+    await o.emulateMedia({ media: 'print' });
+    const printed = await o.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden' && !el.children.length)
+      .map((el) => el.tagName));
+    expect(printed.length > 0 && printed.every((t) => t === 'IMG'), `on paper only the label shows: ${printed.join(', ')}`);
+    await o.emulateMedia({ media: 'screen' });
     const pdf = await operator.context.request.get(await o.getByRole('link', { name: 'Open the label (PDF)' }).getAttribute('href'));
     expect(pdf.status() === 200 && pdf.headers()['content-type'] === 'application/pdf', `the PDF label answers ${pdf.status()} ${pdf.headers()['content-type']}`);
     expect((await pdf.body()).subarray(0, 5).toString() === '%PDF-', 'the PDF label is a PDF');
@@ -406,7 +411,7 @@ try {
   });
 
   // ---- the lab inspector ----------------------------------------------------------------
-  const inspector = await actor('inspector', { width: 1024, height: 800 });
+  const inspector = await actor('inspector', { width: 1024, height: 800 }, { camera: true });
   const l = inspector.page;
   const report = path.join(out, 'report.pdf');
   fs.writeFileSync(report, '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n');
@@ -422,6 +427,17 @@ try {
     await shot(l, 'lab');
   });
 
+  await step('scan the label with the camera', async () => {
+    await l.evaluate((code) => { window.__heldUp = code; }, sample);
+    await l.getByRole('button', { name: 'Scan the label with the camera' }).click();
+    await l.getByRole('heading', { name: new RegExp(`Sample ${sample}`) }).waitFor();
+    const seen = await l.evaluate(() => window.__readFromVideo);
+    expect(/^\d+x\d+$/.test(seen || ''), `the code was read from the playing camera video, not ${seen}`);
+    const live = await l.evaluate(() => [...document.querySelectorAll('video')].some((v) => v.srcObject && v.srcObject.getTracks().some((t) => t.readyState === 'live')));
+    expect(!live, 'the camera is stopped once the code is read');
+    await l.getByRole('button', { name: 'Scan the label with the camera' }).waitFor();
+  });
+
   await step('receive the sample by its typed code and record the result', async () => {
     await l.getByLabel('Sample code').fill(sample.toLowerCase());
     await l.getByRole('button', { name: 'Open', exact: true }).click();
@@ -433,6 +449,13 @@ try {
     }
     await l.getByRole('button', { name: 'Record its arrival' }).click();
     await l.getByRole('button', { name: 'Record the result' }).waitFor();
+    // The box came dented: reported to the coordinators, the test goes on.
+    await l.getByText('Report a problem with this sample').click();
+    await l.getByLabel('What is wrong').selectOption('damaged');
+    await l.getByLabel('Note', { exact: true }).fill('outer box dented, the strip itself intact');
+    await everyControlIsLabelled(l, 'the problem form');
+    await l.getByRole('button', { name: 'Report', exact: true }).click();
+    await l.getByText('The coordinators are told.').waitFor();
     await l.getByLabel('Unqualified').check();
     await l.getByLabel('Failed items (one per line)').fill('temperature rise\ninsulation resistance');
     await l.getByLabel('Standard tested against').fill('GB 2099.1-2021');
@@ -489,14 +512,24 @@ try {
     await shot(c, 'task');
   });
 
-  await step('approve the reimbursement and mark it paid', async () => {
+  await step('approve one reimbursement and mark it paid, reject the other', async () => {
     await c.goto(`/#/campaigns/${seed.seeded_campaign.id}/money`);
-    const row = c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first();
-    await row.getByText('requested').waitFor();
-    await row.getByRole('button', { name: /^Approve/ }).click();
-    await c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first().getByText('approved').waitFor();
-    await c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first().getByRole('button', { name: /^Mark paid/ }).click();
-    await c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr').first().getByText('paid', { exact: true }).waitFor();
+    const rows = () => c.getByRole('table', { name: 'Reimbursement requests' }).locator('tbody tr');
+    // The price (42.00) and a courier fee (8.00), both requested; each row
+    // also shows what the task's purchase cost (42.00).
+    const price = () => rows().filter({ hasText: /¥42\.00.*¥42\.00/ });
+    const fee = () => rows().filter({ hasText: /¥8\.00/ });
+    await price().getByText('requested').waitFor();
+    await fee().getByText('requested').waitFor();
+    await price().getByRole('button', { name: /^Approve/ }).click();
+    await price().getByText('approved').waitFor();
+    await price().getByRole('button', { name: /^Mark paid/ }).click();
+    await price().getByText('paid', { exact: true }).waitFor();
+    promptAnswer = 'The courier fee is part of the listed price.';
+    await fee().getByRole('button', { name: /^Reject/ }).click();
+    await fee().getByText('rejected').waitFor();
+    promptAnswer = '';
+    expect(await rows().count() === 2, 'two requests are listed');
     const csv = await coordinator.context.request.get(`/api/campaigns/${seed.seeded_campaign.id}/finance.csv`);
     expect(csv.ok() && csv.headers()['content-type'].startsWith('text/csv'), `the finance export answers ${csv.status()}`);
     const text = await csv.text();
@@ -526,6 +559,53 @@ try {
     expect(await c.getByRole('table', { name: /Tasks/ }).locator('tbody tr').count() === 1, 'one task in the seeded campaign');
   });
 
+  await step('resolve the exception the lab reported', async () => {
+    await c.goto(`/#/campaigns/${seed.seeded_campaign.id}/parcels`);
+    const exceptions = c.getByRole('table', { name: 'Exceptions' });
+    const row = exceptions.getByRole('row').filter({ hasText: 'outer box dented' });
+    await row.getByText('by lab').waitFor();
+    await row.getByLabel('Resolution of the damaged exception').fill('Strip tested as received; box damage noted in the report.');
+    await row.getByRole('button', { name: 'Resolve' }).click();
+    await row.getByText('Strip tested as received; box damage noted in the report.').waitFor();
+    expect(await row.getByRole('button', { name: 'Resolve' }).count() === 0, 'the resolved exception has no form');
+  });
+
+  await step('reassign one offered task and cancel another', async () => {
+    await c.goto(`${campaignUrl}/tasks`);
+    const tasks = c.getByRole('table', { name: /Tasks/ });
+    await tasks.locator('tbody tr').first().waitFor();
+    const [first, second] = await tasks.locator('tbody tr a[href^="#/tasks/"]').evaluateAll((links) => links.slice(0, 2).map((a) => a.getAttribute('href')));
+    const volunteerOnPage = () => c.evaluate(() => {
+      const dt = [...document.querySelectorAll('dt')].find((d) => d.textContent === 'Volunteer');
+      return dt ? dt.nextElementSibling.textContent : '';
+    });
+
+    await c.goto(`/${first}`);
+    await c.getByRole('heading', { name: 'Actions' }).waitFor();
+    const before = await volunteerOnPage();
+    const picker = c.getByLabel('Give it to another volunteer');
+    await picker.locator('option').nth(1).waitFor({ state: 'attached' });
+    const other = await picker.evaluate((select, now) => [...select.options]
+      .find((o) => o.value && !o.textContent.startsWith(`${now} `)).value, before);
+    await picker.selectOption(other);
+    await everyControlIsLabelled(c, 'the task actions');
+    await c.getByRole('button', { name: 'Reassign' }).click();
+    await c.waitForFunction((was) => {
+      const dt = [...document.querySelectorAll('dt')].find((d) => d.textContent === 'Volunteer');
+      return dt && dt.nextElementSibling.textContent !== was;
+    }, before);
+    await c.getByText(/offered — .* \(generation 2\)/).waitFor();
+    await c.locator('h1 .badge').filter({ hasText: 'offered' }).waitFor();
+    await shot(c, 'task-reassigned');
+
+    await c.goto(`/${second}`);
+    await c.getByRole('heading', { name: 'Actions' }).waitFor();
+    expect(await c.getByRole('button', { name: 'Report the exception' }).count() === 0, 'no exception form for a task without a parcel');
+    await c.getByRole('button', { name: 'Cancel the task' }).click();
+    await c.locator('h1 .badge').filter({ hasText: 'cancelled' }).waitFor();
+    await c.getByText(/^cancelled — /).waitFor();
+  });
+
   await step('a lost laptop: recover the account with a new passkey', async () => {
     const laptop = await actor('coordinator-new-laptop');
     const n = laptop.page;
@@ -552,7 +632,7 @@ try {
   });
 
   await step('the lost laptop\'s session has ended', async () => {
-    expectedErrors.set(current, [/status of 401/]);
+    expectedErrors.set(current(), [/status of 401/]);
     await c.reload();
     await heading(c, 'Sign in');
   });
@@ -595,7 +675,7 @@ try {
 
   await step('the disabled operator was signed out', async () => {
     // Disabling ended the operator's session: their next request is 401.
-    expectedErrors.set(current, [/status of 401/]);
+    expectedErrors.set(current(), [/status of 401/]);
     await o.reload();
     await heading(o, 'Sign in');
   });

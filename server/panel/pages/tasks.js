@@ -158,7 +158,7 @@ export async function show(el, params) {
       ['Raised', (x) => when(x.created_at)],
       ['Resolution', (x) => (x.resolved_at ? `${x.resolution} (${when(x.resolved_at)})` : h('a', { href: '#/reviews' }, 'open — resolve on the review list'))],
     ], reviews, { hideCaption: true, empty: 'Nothing flagged.' })),
-    actionsSection(task, out));
+    actionsSection(task, parcel, out));
 }
 
 function decisionButtons(x, out) {
@@ -242,7 +242,9 @@ function custodySection(taskId) {
   return section('Custody chain', h('p', { class: 'small' }, 'Every hand-off of this sample, in the tamper-evident log.'), h('div', { class: 'actions' }, load), body);
 }
 
-function actionsSection(task, out) {
+/** What a coordinator can do with a task; reporting an exception needs a
+ *  parcel on the route (`parcel`), which only an accepted task has. */
+function actionsSection(task, parcel, out) {
   const id = task.id;
   const act = (text, path, confirmText, cls) => {
     const b = h('button', { type: 'button', class: cls }, text);
@@ -291,7 +293,7 @@ function actionsSection(task, out) {
         });
       },
     }, h('div', { class: 'grow' }, field('New deadline', deadline)), save),
-    h('form', {
+    parcel && h('form', {
       class: 'row',
       onsubmit: (event) => {
         event.preventDefault();

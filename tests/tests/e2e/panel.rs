@@ -73,8 +73,9 @@ async fn invite(env: &TestEnv, role: Role, name: &str) -> Invited {
     }
 }
 
-/// Where this run's screenshots go: beside the build, never in the tree.
-fn screenshots(backend: Backend) -> PathBuf {
+/// Where this run's screenshots go: beside the build, never in the tree,
+/// in a folder named `run`.
+fn screenshots(run: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -84,25 +85,31 @@ fn screenshots(backend: Backend) -> PathBuf {
                 .map(std::path::Path::to_path_buf)
                 .expect("target dir")
         });
-    let dir = target.join("panel-screenshots").join(match backend {
-        Backend::SqliteFs => "sqlite",
-        Backend::PostgresGarage => "postgres",
-    });
+    let dir = target.join("panel-screenshots").join(run);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
 }
 
-/// Runs the browser script on `seed`; answers its last JSON line. While it
+/// Runs the browser script `script` (in `tests/browser`) on `seed`;
+/// answers its last JSON line. While it
 /// runs, the script may ask for what only the server's side can see, one
 /// JSON line on stdout (`{"need": "recovery_link", "email": ...}`); the
 /// answer goes to its stdin. Fails with everything it printed if it fails
 /// or takes too long.
-async fn run_browser(env: &TestEnv, base: &str, seed: &Value, out: &std::path::Path) -> Value {
+async fn run_browser(
+    env: &TestEnv,
+    script: &str,
+    base: &str,
+    seed: &Value,
+    out: &std::path::Path,
+) -> Value {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let seed_file = out.join("seed.json");
     std::fs::write(&seed_file, seed.to_string()).expect("seed written");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/panel.mjs");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("browser")
+        .join(script);
     let mut child = Command::new("node")
         .arg(&script)
         .arg("--base")
@@ -113,6 +120,7 @@ async fn run_browser(env: &TestEnv, base: &str, seed: &Value, out: &std::path::P
         .arg(out)
         .env("MB_TEST_NODE_MODULES", service_var("MB_TEST_NODE_MODULES"))
         .env("MB_TEST_CHROMIUM", service_var("MB_TEST_CHROMIUM"))
+        .env("MB_TEST_FIREFOX", service_var("MB_TEST_FIREFOX"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -252,17 +260,26 @@ async fn world(env: &TestEnv, server: TestServer) -> World {
     }
 }
 
+/// The campaign [`parcel_on_its_way`] seeds and the task its parcel
+/// belongs to.
+struct Seeded {
+    campaign: String,
+    task: String,
+}
+
 /// A parcel on its way to the station, from a campaign seeded over the
-/// API: a volunteer claimed a slot on its open board, bought and shipped
-/// with a tracking number the operator then scans in the browser.
-async fn parcel_on_its_way(env: &TestEnv, w: &World, tracking: &str) -> String {
+/// API (the stations open and seal its parcels in front of a witness): a
+/// volunteer claimed a slot on its open board, bought, shipped with a
+/// tracking number the operator then scans in the browser, and asked to be
+/// reimbursed twice (the price, and a courier fee the coordinator rejects).
+async fn parcel_on_its_way(env: &TestEnv, w: &World, tracking: &str) -> Seeded {
     let server = &w.server;
     let planner = person(server, env, Role::Coordinator).await;
     let token = Some(planner.access_token.as_str());
     let (status, campaign) = post(server, "/api/campaigns", token, json!({
         "name": "Power strips winter sweep", "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2030-12-31T00:00:00Z",
         "platforms": ["jd"], "currency": "CNY", "budget": 1_000_000, "open_board": true,
-        "relay_stations": [w.station], "lab": w.lab,
+        "relay_stations": [w.station], "lab": w.lab, "witnessed_opening": true,
         "test_plan": "GB 2099.1 plugs and sockets: temperature rise, insulation",
     })).await;
     assert_eq!(status, StatusCode::CREATED, "{campaign}");
@@ -339,6 +356,15 @@ async fn parcel_on_its_way(env: &TestEnv, w: &World, tracking: &str) -> String {
             note: "paid by card".into(),
         }),
     );
+    phone.mutate(
+        now,
+        Mutation::RequestReimbursement(RequestReimbursement {
+            id: new_id(),
+            task_id: task.clone(),
+            amount: Money::new(800, "CNY"),
+            note: "courier fee".into(),
+        }),
+    );
     // A photo of the listing, recorded on the phone and uploaded over tus.
     let photo = listing_photo();
     let evidence = new_id();
@@ -384,7 +410,7 @@ async fn parcel_on_its_way(env: &TestEnv, w: &World, tracking: &str) -> String {
     })
     .await
     .expect("the photo is verified");
-    id
+    Seeded { campaign: id, task }
 }
 
 /// A small PNG with something to see in its thumbnail.
@@ -449,7 +475,7 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     );
     let w = world(&env, env.start_on(listener).await).await;
     // Typed at the station as the label shows it, with spaces.
-    let seeded = parcel_on_its_way(&env, &w, "SF1234567890").await;
+    let seeded = parcel_on_its_way(&env, &w, "SF1234567890").await.campaign;
     let seed = json!({
         "tracking_typed": "sf 1234 5678 90",
         "seeded_campaign": { "id": seeded, "name": "Power strips winter sweep" },
@@ -462,8 +488,11 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
         "bad_csv": BAD_CSV,
         "good_csv": GOOD_CSV,
     });
-    let out = screenshots(backend);
-    let report = run_browser(&env, &origin, &seed, &out).await;
+    let out = screenshots(match backend {
+        Backend::SqliteFs => "sqlite",
+        Backend::PostgresGarage => "postgres",
+    });
+    let report = run_browser(&env, "panel.mjs", &origin, &seed, &out).await;
     assert_eq!(report["ok"], true, "{report}");
     let server = &w.server;
     let admin = Some(w.admin.access_token.as_str());
@@ -506,7 +535,17 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     let id = campaign["id"].as_str().expect("id");
     let (_, tasks) = get(server, &format!("/api/tasks?campaign_id={id}"), Some(&coordinator)).await;
     assert_eq!(tasks.as_array().map(Vec::len), Some(4), "{tasks}");
-    assert!(tasks.as_array().expect("list").iter().all(|t| t["status"] == "offered"), "{tasks}");
+    // One was reassigned (offered again, in a second generation, to someone
+    // else) and one cancelled, in the browser.
+    let tasks = tasks.as_array().expect("list");
+    let count = |status: &str| tasks.iter().filter(|t| t["status"] == status).count();
+    assert_eq!((count("offered"), count("cancelled")), (3, 1), "{tasks:?}");
+    let reassigned: Vec<&Value> = tasks.iter().filter(|t| t["generation"] == 2).collect();
+    assert_eq!(reassigned.len(), 1, "{tasks:?}");
+    let task = reassigned[0]["id"].as_str().expect("id");
+    let (_, detail) = get(server, &format!("/api/tasks/{task}"), Some(&coordinator)).await;
+    let history = detail["record"]["history"].as_array().expect("history");
+    assert!(history.iter().any(|h| h["generation"] == 2 && h["status"] == "offered"), "{detail}");
 
     // The parcel went through the station and the lab in the browser.
     let (_, parcels) = get(server, &format!("/api/campaigns/{seeded}/parcels"), Some(&coordinator)).await;
@@ -549,10 +588,17 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     // The reimbursement was approved and then paid.
     let (_, progress) = get(server, &format!("/api/campaigns/{seeded}/progress"), Some(&coordinator)).await;
     assert_eq!(progress["reimbursements"]["paid"], 1, "{progress}");
+    assert_eq!(progress["reimbursements"]["rejected"], 1, "{progress}");
+    // The witnessed sealing, and the lab's exception the coordinator resolved.
+    assert_eq!(parcel["witness"], "Li Na, duty manager", "{parcels}");
+    let (_, exceptions) = get(server, &format!("/api/campaigns/{seeded}/exceptions"), Some(&coordinator)).await;
+    let exception = &exceptions[0];
+    assert_eq!((exception["kind"].as_str(), exception["reported_by_role"].as_str()), (Some("damaged"), Some("lab")), "{exceptions}");
+    assert_eq!(exception["resolution"], "Strip tested as received; box damage noted in the report.", "{exceptions}");
 
     for shot in [
         "invitation", "campaigns", "campaign-new", "quotas", "import-errors", "candidates", "assignment", "tasks",
-        "progress", "station", "station-scanned", "label", "station-forwarded", "lab", "lab-result",
+        "progress", "station", "station-witness", "station-scanned", "label", "task-reassigned", "station-forwarded", "lab", "lab-result",
         "progress-tested", "parcels", "task", "money", "volunteers", "account", "users", "user", "stations", "personal-data",
     ] {
         assert!(
@@ -565,32 +611,147 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
 }
 }
 
-/// An app session for someone whose only passkey is in the browser's
-/// authenticator, opened directly in the database (as `admin session`
-/// does), for the checks made over the API.
-async fn app_session(env: &TestEnv, who: &Invited, role: Role) -> String {
+/// A session of `kind` for `user_id`, opened directly in the database (as
+/// `admin session` does, and as a passkey sign-in ends).
+async fn open_session(
+    env: &TestEnv,
+    user_id: &str,
+    role: Role,
+    kind: SessionKind,
+) -> sessions::Issued {
     let services = env.services().await;
     let now = services.clock.now();
     let config = services.config.clone();
-    let user = who.user_id.clone();
-    let issued = services
+    let user = user_id.to_string();
+    services
         .db
-        .write(move |conn| {
-            sessions::issue(
-                conn,
-                &config,
-                now,
-                &user,
-                role,
-                None,
-                SessionKind::App,
-                "test",
-            )
-        })
+        .write(move |conn| sessions::issue(conn, &config, now, &user, role, None, kind, "test"))
         .await
-        .expect("session");
-    match issued {
+        .expect("session")
+}
+
+/// An app session for someone whose only passkey is in the browser's
+/// authenticator, for the checks made over the API.
+async fn app_session(env: &TestEnv, who: &Invited, role: Role) -> String {
+    match open_session(env, &who.user_id, role, SessionKind::App).await {
         sessions::Issued::App(tokens) => tokens.access_token,
         sessions::Issued::Browser(_) => panic!("asked for an app session"),
     }
+}
+
+/// A browser session: the session cookie's value and the CSRF token, for
+/// a browser that cannot hold a virtual passkey.
+async fn browser_session(env: &TestEnv, user_id: &str, role: Role) -> Value {
+    match open_session(env, user_id, role, SessionKind::Browser).await {
+        sessions::Issued::Browser(s) => json!({ "cookie": s.cookie_token, "csrf": s.csrf_token }),
+        sessions::Issued::App(_) => panic!("asked for a browser session"),
+    }
+}
+
+/// Every page of every role in Firefox (Debian's ESR, through
+/// puppeteer-core over WebDriver BiDi), with no error in the console: the
+/// signed-out pages, the coordinator's campaign tabs, task page and lists,
+/// the station page on a 360 px screen (scan, witnessed sealing, label,
+/// hand-over), the lab's result form and the administrator's pages. The
+/// panel is the same on either backend, so one is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pages_work_in_firefox_without_console_errors() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("address").port();
+    let origin = format!("http://localhost:{port}");
+    let env = TestEnv::with(
+        Backend::SqliteFs,
+        &[
+            ("MB_PUBLIC_ORIGIN", origin.as_str()),
+            ("MB_RATE_LIMIT_IP_PER_MINUTE", "100000"),
+            ("MB_RATE_LIMIT_ACCOUNT_PER_MINUTE", "100000"),
+            (
+                "MB_CUSTODY_SIGNING_KEY",
+                crate::e2e::logistics::SIGNING_SEED,
+            ),
+        ],
+    );
+    let w = world(&env, env.start_on(listener).await).await;
+    let seeded = parcel_on_its_way(&env, &w, "SF5550001111").await;
+    let mut sessions = serde_json::Map::new();
+    for (key, who, role) in [
+        ("coordinator", &w.coordinator, Role::Coordinator),
+        ("operator", &w.operator, Role::RelayOperator),
+        ("inspector", &w.inspector, Role::LabInspector),
+        ("administrator", &w.administrator, Role::Administrator),
+    ] {
+        // Their invitation is accepted over the API, with a software passkey.
+        let mut passkey = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+        let (status, body) = mystery_buyer_tests::people::accept_invitation(
+            &w.server,
+            &env,
+            &who.token,
+            &mut passkey,
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut session = browser_session(&env, &who.user_id, role).await;
+        session["user_id"] = json!(who.user_id);
+        sessions.insert(key.into(), session);
+    }
+    let unused = invite(&env, Role::Coordinator, "Qian Yu").await;
+    let mut seed = json!({
+        "invitation": unused.token,
+        "tracking": "SF 5550 0011 11",
+        "campaign": { "id": seeded.campaign, "name": "Power strips winter sweep" },
+        "task": seeded.task,
+        "station": { "id": w.station, "name": "Wuhan relay 3" },
+        "lab": { "id": w.lab, "name": "Shanghai Product Testing Lab" },
+    });
+    for (key, session) in sessions {
+        seed[key] = session;
+    }
+    seed["operator"]["name"] = json!("Wang Lei");
+    let out = screenshots("firefox");
+    let report = run_browser(&env, "firefox.mjs", &origin, &seed, &out).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        report["browser"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("firefox/")),
+        "{report}"
+    );
+
+    // What the forms did in Firefox is what the API holds.
+    let coordinator = app_session(&env, &w.coordinator, Role::Coordinator).await;
+    let (_, parcels) = get(
+        &w.server,
+        &format!("/api/campaigns/{}/parcels", seeded.campaign),
+        Some(&coordinator),
+    )
+    .await;
+    let parcel = &parcels[0];
+    assert_eq!(parcel["sample_code"], report["sample"], "{parcels}");
+    assert_eq!(parcel["witness"], "Zhou Ping", "{parcels}");
+    assert_eq!(parcel["outgoing_carrier"], "EMS", "{parcels}");
+    assert_eq!(
+        parcel["outgoing_tracking_number"], "EMS1122334455",
+        "{parcels}"
+    );
+    assert_eq!(parcel["result"]["verdict"], "qualified", "{parcels}");
+    assert_eq!(parcel["result"]["standard"], "GB 2099.1-2021", "{parcels}");
+    for shot in [
+        "sign-in",
+        "invitation",
+        "campaigns",
+        "campaign-progress",
+        "task",
+        "station",
+        "station-scanned",
+        "lab",
+        "admin-users",
+    ] {
+        assert!(
+            out.join(format!("{shot}.png")).is_file(),
+            "no screenshot {shot}.png in {}",
+            out.display()
+        );
+    }
+    w.server.stop().await;
 }

@@ -1,7 +1,8 @@
-//! The browser the panel's stories drive: Debian's Chromium, headless,
-//! through playwright-core (installed with the other npm packages, see
-//! `npm.rs`). Nothing runs here; each story starts its own browser with a
-//! fresh profile.
+//! The browsers the panel's stories drive, both headless: Debian's
+//! Chromium through playwright-core, and Debian's Firefox ESR through
+//! puppeteer-core over WebDriver BiDi (both installed with the other npm
+//! packages, see `npm.rs`). Nothing runs here; each story starts its own
+//! browser with a fresh profile.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,52 +12,71 @@ use anyhow::{Result, bail};
 use crate::process::{is_root, output, run_visible, succeeds};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const FIREFOX: &str = "/usr/bin/firefox-esr";
 
-/// Installs Debian's `chromium` package unless it is there.
+/// The Debian packages, by the program each one installs.
+const PACKAGES: &[(&str, &str)] = &[("chromium", CHROMIUM), ("firefox-esr", FIREFOX)];
+
+/// Installs Debian's `chromium` and `firefox-esr` packages unless they are
+/// there.
 pub fn install() -> Result<()> {
-    if Path::new(CHROMIUM).is_file() {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, program)| !Path::new(program).is_file())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     if !is_root() || !succeeds(Command::new("apt-get").arg("--version")) {
         bail!(
-            "Chromium is not installed ({CHROMIUM} is missing) and apt-get cannot be run as root \
-             here: install the Debian package `chromium`"
+            "the browsers are not installed (missing: {}) and apt-get cannot be run as root \
+             here: install the Debian packages {}",
+            missing.join(", "),
+            missing.join(" and ")
         );
     }
-    eprintln!("xtask: installing chromium with apt-get");
+    eprintln!("xtask: installing {} with apt-get", missing.join(" "));
     run_visible(Command::new("apt-get").arg("update"))?;
     run_visible(
         Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "chromium"])
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
-    if !Path::new(CHROMIUM).is_file() {
-        bail!("apt-get installed chromium but {CHROMIUM} is still missing");
+    for (package, program) in PACKAGES {
+        if !Path::new(program).is_file() {
+            bail!("apt-get installed {package} but {program} is still missing");
+        }
     }
     Ok(())
 }
 
-/// Chromium and playwright-core, found.
+/// The browsers and their drivers, found.
 pub struct Browser;
 
 impl Browser {
     pub fn locate() -> Result<Self> {
-        super::npm::locate("playwright-core")?;
-        let version = output(Command::new(CHROMIUM).arg("--version"))
-            .map_err(|e| anyhow::anyhow!("{CHROMIUM} does not run: {e:#}"))?;
         let root = super::npm::root()?;
-        eprintln!(
-            "xtask: browser: {} with playwright-core {}",
-            version.trim(),
-            super::npm::version(&root, "playwright-core")
-                .unwrap_or_else(|| "(unknown version)".into()),
-        );
+        for (program, driver) in [(CHROMIUM, "playwright-core"), (FIREFOX, "puppeteer-core")] {
+            super::npm::locate(driver)?;
+            let version = output(Command::new(program).arg("--version"))
+                .map_err(|e| anyhow::anyhow!("{program} does not run: {e:#}"))?;
+            eprintln!(
+                "xtask: browser: {} with {driver} {}",
+                version.trim(),
+                super::npm::version(&root, driver).unwrap_or_else(|| "(unknown version)".into()),
+            );
+        }
         Ok(Self)
     }
 
-    /// `MB_TEST_CHROMIUM`; playwright-core is in `MB_TEST_NODE_MODULES`
-    /// (see `npm.rs`).
+    /// `MB_TEST_CHROMIUM` and `MB_TEST_FIREFOX`; the drivers are in
+    /// `MB_TEST_NODE_MODULES` (see `npm.rs`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("MB_TEST_CHROMIUM", CHROMIUM.to_string())]
+        vec![
+            ("MB_TEST_CHROMIUM", CHROMIUM.to_string()),
+            ("MB_TEST_FIREFOX", FIREFOX.to_string()),
+        ]
     }
 }

@@ -1,6 +1,7 @@
 //! The services the tests need: PostgreSQL, Garage, moto and an SMTP server,
 //! the real tus clients (tus-js-client, tuspy) the upload stories run, and
-//! the browser (Chromium with playwright-core) the panel's stories drive.
+//! the browsers (Chromium with playwright-core, Firefox with puppeteer-core) the
+//! panel's stories drive.
 //!
 //! `install` makes sure each is on the machine (caching under
 //! `$HOME/.cache/mystery-buyer`); `Services::start` runs all of them on free
@@ -32,7 +33,7 @@ pub fn install() -> Result<()> {
     smtp::install().context("could not install aiosmtpd")?;
     tus_clients::install().context("could not install the tus clients")?;
     npm::install().context("could not install the npm packages the tests run")?;
-    browser::install().context("could not install Chromium")?;
+    browser::install().context("could not install Chromium and Firefox")?;
     Ok(())
 }
 

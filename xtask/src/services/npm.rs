@@ -1,5 +1,6 @@
 //! The npm packages the tests run under Node: tus-js-client (the upload
-//! stories) and playwright-core (the browser stories). They share one
+//! stories), playwright-core (the browser stories in Chromium) and
+//! puppeteer-core (the pages in Firefox). They share one
 //! package root, `~/.cache/mystery-buyer/node` (shared by every clone), so
 //! they are installed together: when any is missing, all are installed into
 //! a scratch folder that then replaces the root in one rename.
@@ -18,9 +19,16 @@ pub const PACKAGES: &[(&str, &str)] = &[
     // Drives Debian's Chromium over the DevTools protocol; no browser
     // download (that is the `playwright` package, not `-core`).
     ("playwright-core", "playwright-core@1.65"),
+    // Drives Debian's stock Firefox over WebDriver BiDi, which
+    // playwright-core cannot (it needs its own patched build). 24.12 is
+    // the release made for Firefox 140, Debian's ESR; later ones send BiDi
+    // commands 140 does not know (setViewport fails on
+    // `emulation.setScreenOrientationOverride`).
+    ("puppeteer-core", "puppeteer-core@24.12"),
 ];
 
-/// tus-js-client 4 and playwright-core 1.65 need Node 18 or later.
+/// tus-js-client 4 and playwright-core 1.65 need Node 18 or later,
+/// puppeteer-core 24 too (25 wants Node 22).
 const NODE_MAJOR: u32 = 18;
 
 /// `~/.cache/mystery-buyer/node`: a package root whose `node_modules`
@@ -33,8 +41,14 @@ fn marker(root: &Path, package: &str) -> PathBuf {
     root.join("node_modules").join(package).join("package.json")
 }
 
+/// Whether every package is installed in the version its spec names
+/// (`name@4` holds 4.x, `name@24.12` holds 24.12.x), so changing a spec
+/// here reinstalls.
 fn complete(root: &Path) -> bool {
-    PACKAGES.iter().all(|(p, _)| marker(root, p).is_file())
+    PACKAGES.iter().all(|(package, spec)| {
+        let wanted = spec.rsplit_once('@').map_or("", |(_, v)| v);
+        version(root, package).is_some_and(|v| v == wanted || v.starts_with(&format!("{wanted}.")))
+    })
 }
 
 /// Installs the packages unless all are there. npm works in a scratch
