@@ -116,12 +116,31 @@ on_each_backend! {
         assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
         assert!(!text.contains("/nowhere/42"), "raw paths must not become labels");
         assert!(text.contains("mystery_buyer_http_request_duration_seconds_bucket"), "{text}");
-        // The gauge shows what the queue holds, state by state.
-        let depth = mystery_buyer_server::jobs::queue_depth(&db).await.expect("queue depth");
-        for state in ["queued", "running", "done", "dead"] {
-            let n = depth.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
-            assert!(text.contains(&format!(r#"mystery_buyer_jobs{{state="{state}"}} {n}"#)), "{n} {state}: {text}");
+        // The gauge shows what the queue holds, state by state. Other
+        // start-up jobs may still be moving, so the gauge is compared with
+        // the table only when the table read the same before and after.
+        let mut compared = false;
+        for _ in 0..50 {
+            let depth = || async {
+                let mut d = mystery_buyer_server::jobs::queue_depth(&db).await.expect("queue depth");
+                d.sort();
+                d
+            };
+            let before = depth().await;
+            let text = server.http.get(server.url("/metrics")).send().await.expect("send").text().await.expect("text");
+            let after = depth().await;
+            if before != after {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            for state in ["queued", "running", "done", "dead"] {
+                let n = after.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+                assert!(text.contains(&format!(r#"mystery_buyer_jobs{{state="{state}"}} {n}"#)), "{n} {state}: {text}");
+            }
+            compared = true;
+            break;
         }
+        assert!(compared, "the job queue never stood still for a /metrics read");
         server.stop().await;
     }
 }
