@@ -278,6 +278,16 @@ try {
     await shot(o, 'station');
   });
 
+  await step('a parcel no order matches is held', async () => {
+    await type(o, 'Tracking number or recipient code', 'YT0000000001');
+    await click(o, 'Record the scan');
+    await until(o, () => [...document.querySelectorAll('h2')].some((h) => h.textContent === 'Hold the parcel'));
+    await until(o, () => [...document.querySelectorAll('table')].some((t) => t.caption && t.caption.textContent.startsWith('Scans no order matches yet')
+      && t.innerText.includes('YT0000000001')));
+    await noHorizontalScroll(o, 'the held parcel');
+    await shot(o, 'station-hold');
+  });
+
   await step('scan, seal in front of a witness, and forward', async () => {
     await type(o, 'Tracking number or recipient code', seed.tracking);
     await click(o, 'Record the scan');

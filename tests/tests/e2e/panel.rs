@@ -743,6 +743,7 @@ async fn the_pages_work_in_firefox_without_console_errors() {
         "campaign-progress",
         "task",
         "station",
+        "station-hold",
         "station-scanned",
         "lab",
         "admin-users",
