@@ -209,6 +209,7 @@ try {
   // Dates relative to today: the campaign runs for the next four weeks.
   const day = (offset) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
   let campaignUrl;
+  let secondTask;
 
   await step('create a campaign', async () => {
     await heading(c, 'New campaign');
@@ -570,7 +571,7 @@ try {
     expect(await row.getByRole('button', { name: 'Resolve' }).count() === 0, 'the resolved exception has no form');
   });
 
-  await step('reassign one offered task and cancel another', async () => {
+  await step('reassign one offered task; cancel another its volunteer bought offline', async () => {
     await c.goto(`${campaignUrl}/tasks`);
     const tasks = c.getByRole('table', { name: /Tasks/ });
     await tasks.locator('tbody tr').first().waitFor();
@@ -598,12 +599,33 @@ try {
     await c.locator('h1 .badge').filter({ hasText: 'offered' }).waitFor();
     await shot(c, 'task-reassigned');
 
+    // Its volunteer accepts and buys it on a phone that is offline...
+    await ask({ need: 'offline_purchase', task: second.replace('#/tasks/', '') });
     await c.goto(`/${second}`);
     await c.getByRole('heading', { name: 'Actions' }).waitFor();
     expect(await c.getByRole('button', { name: 'Report the exception' }).count() === 0, 'no exception form for a task without a parcel');
+    // ...while the coordinator, who cannot know, cancels it.
     await c.getByRole('button', { name: 'Cancel the task' }).click();
     await c.locator('h1 .badge').filter({ hasText: 'cancelled' }).waitFor();
     await c.getByText(/^cancelled — /).waitFor();
+    secondTask = second.replace('#/tasks/', '');
+  });
+
+  await step('the phone syncs: the purchase stands and is flagged for review', async () => {
+    await ask({ need: 'phone_syncs' });
+    // The page is still the cancelled task's: read it again.
+    await c.reload();
+    await c.locator('h1 .badge').filter({ hasText: 'purchased' }).waitFor();
+    await c.getByRole('cell', { name: 'TB-20261124-7781' }).waitFor();
+    await c.getByRole('link', { name: 'open — resolve on the review list' }).click();
+    await heading(c, 'Reviews');
+    const row = c.getByRole('table', { name: 'Open review items' }).getByRole('row').filter({ hasText: secondTask.slice(0, 8) });
+    await row.getByText('The task was cancelled after the volunteer had bought it; the purchase stands').waitFor();
+    await everyControlIsLabelled(c, 'the review list');
+    await shot(c, 'reviews');
+    await row.getByLabel(`Decision on the flag of task ${secondTask.slice(0, 8)}`).fill('Keep the purchase: the bag goes on to the lab.');
+    await row.getByRole('button', { name: 'Resolve' }).click();
+    await row.getByText('Keep the purchase: the bag goes on to the lab.').waitFor();
   });
 
   await step('a lost laptop: recover the account with a new passkey', async () => {

@@ -35,8 +35,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sync_protocol::{
     Mutation,
-    mutations::{AddEvidence, RecordPurchase, RequestReimbursement, SetShipment},
-    records::{EvidenceKind, Money},
+    mutations::{AddEvidence, RecordPurchase, RequestReimbursement, SetShipment, SetTaskStatus},
+    records::{EvidenceKind, Money, Status},
 };
 use tokio::process::Command;
 
@@ -92,13 +92,17 @@ fn screenshots(run: &str) -> PathBuf {
 }
 
 /// Runs the browser script `script` (in `tests/browser`) on `seed`;
-/// answers its last JSON line. While it
-/// runs, the script may ask for what only the server's side can see, one
-/// JSON line on stdout (`{"need": "recovery_link", "email": ...}`); the
-/// answer goes to its stdin. Fails with everything it printed if it fails
+/// answers its last JSON line. While it runs, the script may ask, one JSON
+/// line on stdout, for what only the server's side can see or do; the
+/// answer goes to its stdin as one JSON line:
+/// - `{"need": "recovery_link", "email": ...}`: the token mailed to them;
+/// - `{"need": "offline_purchase", "task": ...}`: the task's volunteer
+///   accepts and buys it on a phone that has not synced yet;
+/// - `{"need": "phone_syncs"}`: that phone syncs. Fails with everything it printed if it fails
 /// or takes too long.
 async fn run_browser(
     env: &TestEnv,
+    w: &World,
     script: &str,
     base: &str,
     seed: &Value,
@@ -137,15 +141,46 @@ async fn run_browser(
     });
     let talk = async {
         let mut printed = Vec::new();
+        let mut phone = None;
         while let Some(line) = stdout.next_line().await.expect("read stdout") {
-            if let Ok(ask) = serde_json::from_str::<Value>(&line)
-                && ask["need"] == "recovery_link"
-            {
-                let email = ask["email"].as_str().expect("email").to_string();
-                let token = recovery_token_mailed_to(env, &email).await;
-                let answer = format!("{}\n", json!({ "token": token }));
+            let ask = serde_json::from_str::<Value>(&line).unwrap_or_default();
+            let answer = match ask["need"].as_str() {
+                Some("recovery_link") => {
+                    let email = ask["email"].as_str().expect("email").to_string();
+                    let token = recovery_token_mailed_to(env, &email).await;
+                    Some(json!({ "token": token }))
+                }
+                Some("offline_purchase") => {
+                    let task = ask["task"].as_str().expect("task");
+                    phone = Some((buys_offline(env, w, task).await, task.to_string()));
+                    Some(json!({}))
+                }
+                Some("phone_syncs") => {
+                    let (mut device, task): (Device, String) =
+                        phone.take().expect("a phone bought offline first");
+                    device
+                        .sync(&w.server, chrono::Utc::now().timestamp_micros())
+                        .await;
+                    assert!(
+                        device.replica.refused().is_empty(),
+                        "{:?}",
+                        device.replica.refused()
+                    );
+                    // The phone learns that its purchase stands.
+                    let key = (sync_protocol::Kind::Task, task.clone());
+                    match device.replica.confirmed().get(&key) {
+                        Some(sync_protocol::Record::Task(t)) => {
+                            assert_eq!(t.status.status, Status::Purchased, "{t:?}")
+                        }
+                        other => panic!("the phone lost task {task}: {other:?}"),
+                    }
+                    Some(json!({}))
+                }
+                _ => None,
+            };
+            if let Some(answer) = answer {
                 stdin
-                    .write_all(answer.as_bytes())
+                    .write_all(format!("{answer}\n").as_bytes())
                     .await
                     .expect("answer the script");
             }
@@ -172,6 +207,55 @@ async fn run_browser(
         .unwrap_or_else(|| panic!("the browser run printed nothing; stderr:\n{stderr}"));
     serde_json::from_str(line)
         .unwrap_or_else(|e| panic!("the browser run's last line is not JSON ({e}): {line}"))
+}
+
+/// The volunteer task `task` is offered to accepts it and records a
+/// purchase on a phone that has not pushed yet (it was offline); answers
+/// the phone, to sync later.
+async fn buys_offline(env: &TestEnv, w: &World, task: &str) -> Device {
+    let id = task.to_string();
+    let row = env
+        .database()
+        .await
+        .read(move |conn| {
+            mystery_buyer_server::db::sync::find_task(conn, &id).map_err(DbError::from)
+        })
+        .await
+        .expect("read the task")
+        .expect("the task exists");
+    let assignee = row.assignee_id.expect("the task is offered to someone");
+    let volunteer = w
+        .volunteers
+        .iter()
+        .find(|v| v.user_id == assignee)
+        .expect("offered to one of the world's volunteers");
+    let mut phone = Device::register(&w.server, volunteer, "phone").await;
+    phone.pull(&w.server).await;
+    let now = chrono::Utc::now().timestamp_micros();
+    let generation = row.generation as u32;
+    for mutation in [
+        Mutation::SetTaskStatus(SetTaskStatus {
+            task_id: task.into(),
+            generation,
+            status: Status::Accepted,
+        }),
+        Mutation::RecordPurchase(RecordPurchase {
+            id: new_id(),
+            task_id: task.into(),
+            order_number: "TB-20261124-7781".into(),
+            amount: Money::new(18_800, "CNY"),
+            purchased_at_us: now,
+            shop_name: "Roam Bags".into(),
+        }),
+        Mutation::SetTaskStatus(SetTaskStatus {
+            task_id: task.into(),
+            generation,
+            status: Status::Purchased,
+        }),
+    ] {
+        phone.mutate(now, mutation);
+    }
+    phone
 }
 
 /// The token of the recovery link mailed to `email` (the test server
@@ -209,6 +293,8 @@ struct World {
     administrator: Invited,
     station: String,
     lab: String,
+    /// The volunteers with buying profiles the assignment offers tasks to.
+    volunteers: Vec<Person>,
 }
 
 async fn world(env: &TestEnv, server: TestServer) -> World {
@@ -240,6 +326,7 @@ async fn world(env: &TestEnv, server: TestServer) -> World {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{lab}");
+    let mut volunteers = Vec::new();
     for _ in 0..4 {
         let volunteer = person(&server, env, Role::Volunteer).await;
         let (status, body) = send(&server, Method::PUT, "/api/me/profile", Some(&volunteer.access_token), json!({
@@ -247,8 +334,10 @@ async fn world(env: &TestEnv, server: TestServer) -> World {
             "capacity": 2, "spending_cap": 50_000,
         })).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        volunteers.push(volunteer);
     }
     World {
+        volunteers,
         station: station["id"].as_str().expect("id").to_string(),
         lab: lab["id"].as_str().expect("id").to_string(),
         server,
@@ -492,7 +581,7 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
         Backend::SqliteFs => "sqlite",
         Backend::PostgresGarage => "postgres",
     });
-    let report = run_browser(&env, "panel.mjs", &origin, &seed, &out).await;
+    let report = run_browser(&env, &w, "panel.mjs", &origin, &seed, &out).await;
     assert_eq!(report["ok"], true, "{report}");
     let server = &w.server;
     let admin = Some(w.admin.access_token.as_str());
@@ -536,10 +625,24 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
     let (_, tasks) = get(server, &format!("/api/tasks?campaign_id={id}"), Some(&coordinator)).await;
     assert_eq!(tasks.as_array().map(Vec::len), Some(4), "{tasks}");
     // One was reassigned (offered again, in a second generation, to someone
-    // else) and one cancelled, in the browser.
+    // else); one was cancelled in the browser while its volunteer bought it
+    // offline: the purchase stands, and the flag it raised was resolved.
     let tasks = tasks.as_array().expect("list");
     let count = |status: &str| tasks.iter().filter(|t| t["status"] == status).count();
-    assert_eq!((count("offered"), count("cancelled")), (3, 1), "{tasks:?}");
+    assert_eq!((count("offered"), count("purchased")), (3, 1), "{tasks:?}");
+    let bought = tasks.iter().find(|t| t["status"] == "purchased").expect("bought");
+    let (_, detail) = get(server, &format!("/api/tasks/{}", bought["id"].as_str().expect("id")), Some(&coordinator)).await;
+    let history = detail["record"]["history"].as_array().expect("history");
+    assert!(history.iter().any(|h| h["status"] == "cancelled"), "{detail}");
+    let (_, reviews) = get(server, "/api/reviews?status=all", Some(&coordinator)).await;
+    let flag = reviews
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["task_id"] == bought["id"])
+        .unwrap_or_else(|| panic!("{reviews}"));
+    assert_eq!(flag["reason"], "purchase_after_cancellation", "{flag}");
+    assert_eq!(flag["resolution"], "Keep the purchase: the bag goes on to the lab.", "{flag}");
     let reassigned: Vec<&Value> = tasks.iter().filter(|t| t["generation"] == 2).collect();
     assert_eq!(reassigned.len(), 1, "{tasks:?}");
     let task = reassigned[0]["id"].as_str().expect("id");
@@ -598,7 +701,7 @@ async fn the_panel_works_in_a_real_browser(backend: Backend) {
 
     for shot in [
         "invitation", "campaigns", "campaign-new", "quotas", "import-errors", "candidates", "assignment", "tasks",
-        "progress", "station", "station-witness", "station-scanned", "label", "task-reassigned", "station-forwarded", "lab", "lab-result",
+        "progress", "station", "station-witness", "station-scanned", "label", "task-reassigned", "reviews", "station-forwarded", "lab", "lab-result",
         "progress-tested", "parcels", "task", "money", "volunteers", "account", "users", "user", "stations", "personal-data",
     ] {
         assert!(
@@ -709,7 +812,7 @@ async fn the_pages_work_in_firefox_without_console_errors() {
     }
     seed["operator"]["name"] = json!("Wang Lei");
     let out = screenshots("firefox");
-    let report = run_browser(&env, "firefox.mjs", &origin, &seed, &out).await;
+    let report = run_browser(&env, &w, "firefox.mjs", &origin, &seed, &out).await;
     assert_eq!(report["ok"], true, "{report}");
     assert!(
         report["browser"]

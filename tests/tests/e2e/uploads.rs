@@ -1130,13 +1130,15 @@ async fn a_body_cut_mid_part_leaves_parts_that_moto_accepts() {
 
 /// A TCP proxy in front of the S3 store that, once armed, breaks the first
 /// connection to carry more than `after` bytes towards the store: a real
-/// network failure in the middle of a part.
+/// network failure in the middle of a part. Only the Garage story uses it.
+#[cfg(feature = "services")]
 struct FlakyLink {
     address: std::net::SocketAddr,
     armed: Arc<std::sync::atomic::AtomicBool>,
     cuts: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+#[cfg(feature = "services")]
 impl FlakyLink {
     async fn to(upstream: String, after: u64) -> Self {
         use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
