@@ -98,8 +98,9 @@ fn screenshots(run: &str) -> PathBuf {
 /// - `{"need": "recovery_link", "email": ...}`: the token mailed to them;
 /// - `{"need": "offline_purchase", "task": ...}`: the task's volunteer
 ///   accepts and buys it on a phone that has not synced yet;
-/// - `{"need": "phone_syncs"}`: that phone syncs. Fails with everything it printed if it fails
-/// or takes too long.
+/// - `{"need": "phone_syncs"}`: that phone syncs.
+///
+/// Fails with everything it printed if it fails or takes too long.
 async fn run_browser(
     env: &TestEnv,
     w: &World,
