@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sync_protocol::{
     Mutation,
-    mutations::{AddEvidence, RecordPurchase, RequestReimbursement, SetShipment, SetTaskStatus},
+    mutations::{AddEvidence, RecordPurchase, RequestReimbursement, SetShipment},
     records::{EvidenceKind, Money, Status},
 };
 use tokio::process::Command;
@@ -234,25 +234,11 @@ async fn buys_offline(env: &TestEnv, w: &World, task: &str) -> Device {
     phone.pull(&w.server).await;
     let now = chrono::Utc::now().timestamp_micros();
     let generation = row.generation as u32;
+    use crate::e2e::sync::{purchase, status};
     for mutation in [
-        Mutation::SetTaskStatus(SetTaskStatus {
-            task_id: task.into(),
-            generation,
-            status: Status::Accepted,
-        }),
-        Mutation::RecordPurchase(RecordPurchase {
-            id: new_id(),
-            task_id: task.into(),
-            order_number: "TB-20261124-7781".into(),
-            amount: Money::new(18_800, "CNY"),
-            purchased_at_us: now,
-            shop_name: "Roam Bags".into(),
-        }),
-        Mutation::SetTaskStatus(SetTaskStatus {
-            task_id: task.into(),
-            generation,
-            status: Status::Purchased,
-        }),
+        status(task, generation, Status::Accepted),
+        purchase(&new_id(), task, "TB-20261124-7781", 18_800),
+        status(task, generation, Status::Purchased),
     ] {
         phone.mutate(now, mutation);
     }

@@ -56,7 +56,7 @@ async fn world(backend: Backend) -> World {
     }
 }
 
-fn status(task_id: &str, generation: u32, status: Status) -> Mutation {
+pub(crate) fn status(task_id: &str, generation: u32, status: Status) -> Mutation {
     Mutation::SetTaskStatus(SetTaskStatus {
         task_id: task_id.into(),
         generation,
@@ -64,7 +64,7 @@ fn status(task_id: &str, generation: u32, status: Status) -> Mutation {
     })
 }
 
-fn purchase(id: &str, task_id: &str, order: &str, minor: i64) -> Mutation {
+pub(crate) fn purchase(id: &str, task_id: &str, order: &str, minor: i64) -> Mutation {
     Mutation::RecordPurchase(RecordPurchase {
         id: id.into(),
         task_id: task_id.into(),
