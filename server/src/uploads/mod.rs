@@ -174,6 +174,9 @@ pub struct Uploads {
     /// made these `Uploads` (the server's multi-threaded one), so the part
     /// goes out on another core while the HTTP worker takes in the body.
     pub runtime: Option<tokio::runtime::Handle>,
+    /// Bytes of streamed parts held in memory, in case their request fails
+    /// (see [`receive::RETRY_MEMORY`]); shared by every PATCH of this server.
+    pub retry_memory: Arc<tokio::sync::Semaphore>,
 }
 
 impl Uploads {
@@ -191,6 +194,7 @@ impl Uploads {
             spool_dir: config.data_dir.join("spool"),
             media: finish::MediaSettings::from_config(config),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            retry_memory: Arc::new(tokio::sync::Semaphore::new(receive::RETRY_MEMORY)),
         }
     }
 

@@ -41,6 +41,15 @@ pub const MIN_PART: u64 = 5 * 1024 * 1024;
 pub const PART_TARGET: u64 = 8 * 1024 * 1024;
 /// The write buffer in front of a file: the memory a PATCH holds.
 const WRITE_BUFFER: usize = 256 * 1024;
+/// The most bytes of streamed parts one server holds in memory at once, as
+/// the copy a failed part is sent again from. A part that finds no room
+/// here is copied to the spool on disk instead, as every part was before.
+/// The disk copy cost a fifth of the server's CPU per byte relayed (two
+/// buffer copies, the blocking pool, the page cache; `cargo xtask bench
+/// uploads`), taken from the cores the store needs too; usually only a few
+/// uploads stream at once, and their copy fits here. Small enough that 50
+/// uploads at once stay far under the 200 MiB the server may use.
+pub const RETRY_MEMORY: usize = 16 * 1024 * 1024;
 
 pub(super) struct Received {
     pub status: UploadStatus,
@@ -355,6 +364,7 @@ struct PartSink {
     carried: Vec<PieceRow>,
     carried_len: u64,
     spool: Spool,
+    retry_memory: Arc<tokio::sync::Semaphore>,
     next_number: i32,
     stored: Stored,
     /// The body's bytes still to come if it arrives whole, when its length
@@ -448,7 +458,8 @@ fn next_part_size(ahead: u64, ends_upload: bool) -> Option<u64> {
 
 /// Bytes on local disk waiting to be a part or a piece; for a streamed
 /// part only a copy to send again if its request fails, so it is never
-/// fsynced (nothing counts a byte until it is in the store).
+/// fsynced (nothing counts a byte until it is in the store), and it is
+/// held in memory instead while there is room (see [`RETRY_MEMORY`]).
 struct Spool {
     dir: PathBuf,
     /// Made at the first byte, so a part that ends with the body leaves no
@@ -457,6 +468,9 @@ struct Spool {
     len: u64,
     /// The upload offset of its first byte.
     start: u64,
+    /// The bytes, while they are held in memory rather than in the file,
+    /// with the room they take under [`RETRY_MEMORY`] (given back with them).
+    memory: Option<(Vec<Bytes>, tokio::sync::OwnedSemaphorePermit)>,
 }
 
 impl Spool {
@@ -466,6 +480,14 @@ impl Spool {
             file: None,
             len: 0,
             start,
+            memory: None,
+        }
+    }
+
+    /// Keeps the bytes to come in memory (the spool is still empty).
+    fn hold_in_memory(&mut self, room: tokio::sync::OwnedSemaphorePermit) {
+        if self.len == 0 && self.file.is_none() {
+            self.memory = Some((Vec::new(), room));
         }
     }
 
@@ -474,22 +496,35 @@ impl Spool {
         Self::new(&self.dir, self.start + self.len)
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), UploadError> {
-        let (file, _) = match &mut self.file {
-            Some(open) => open,
-            None => self.file.insert(Self::create(&self.dir).await?),
-        };
-        file.write_all(bytes).await.map_err(StorageError::Io)?;
+    async fn write(&mut self, bytes: &Bytes) -> Result<(), UploadError> {
+        if let Some((held, _)) = &mut self.memory {
+            // Shares the body's buffer: no copy.
+            held.push(bytes.clone());
+        } else {
+            let (file, _) = match &mut self.file {
+                Some(open) => open,
+                None => self.file.insert(Self::create(&self.dir).await?),
+            };
+            file.write_all(bytes).await.map_err(StorageError::Io)?;
+        }
         self.len += bytes.len() as u64;
         Ok(())
     }
 
-    /// The file with every byte written to it, to be read back.
+    /// The file with every byte written to it, to be read back (bytes
+    /// held in memory are written out first: their part is sent again, or
+    /// becomes a piece).
     async fn flushed(&mut self) -> Result<PathBuf, UploadError> {
+        let held = self.memory.take();
         let (file, path) = match &mut self.file {
             Some(open) => open,
             None => self.file.insert(Self::create(&self.dir).await?),
         };
+        if let Some((held, _room)) = held {
+            for bytes in held {
+                file.write_all(&bytes).await.map_err(StorageError::Io)?;
+            }
+        }
         file.flush().await.map_err(StorageError::Io)?;
         Ok(path.to_path_buf())
     }
@@ -549,6 +584,7 @@ impl PartSink {
             carried,
             carried_len,
             spool: Spool::new(&u.spool_dir, start),
+            retry_memory: Arc::clone(&u.retry_memory),
             stored: Stored::default(),
             ends_upload: announced.is_some_and(|n| length == Some(start + n)),
             announced,
@@ -619,6 +655,11 @@ impl PartSink {
             return Ok(());
         };
         let multipart = self.multipart(lock).await?;
+        if let Ok(room) = Arc::clone(&self.retry_memory)
+            .try_acquire_many_owned(u32::try_from(size).unwrap_or(u32::MAX))
+        {
+            self.spool.hold_in_memory(room);
+        }
         let (feed, fed) = mpsc::channel(FEED_CHUNKS);
         let body = Arc::new(StreamedBody {
             pieces: self.pieces(),
@@ -919,6 +960,43 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1024 * 1024;
+
+    /// The copy of a streamed part is held in memory while there is room,
+    /// and written out whole, in order, when it must be read back; a part
+    /// that finds no room goes to the file from its first byte.
+    #[tokio::test]
+    async fn a_spool_holds_its_bytes_in_memory_while_there_is_room() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let room = Arc::new(tokio::sync::Semaphore::new(10));
+        let mut held = Spool::new(dir.path(), 0);
+        held.hold_in_memory(Arc::clone(&room).try_acquire_many_owned(10).expect("room"));
+        for bytes in [&b"abc"[..], b"defg", b"h"] {
+            held.write(&Bytes::copy_from_slice(bytes))
+                .await
+                .expect("held");
+        }
+        assert!(held.file.is_none(), "nothing on disk yet");
+        assert_eq!(room.available_permits(), 0);
+        assert!(Arc::clone(&room).try_acquire_many_owned(1).is_err());
+
+        let mut on_disk = Spool::new(dir.path(), 0);
+        on_disk
+            .write(&Bytes::from_static(b"xyz"))
+            .await
+            .expect("written");
+        assert!(on_disk.file.is_some() && on_disk.memory.is_none());
+
+        let path = held.flushed().await.expect("flushed");
+        assert_eq!(std::fs::read(&path).expect("spool file"), b"abcdefgh");
+        assert_eq!(held.len, 8);
+        assert_eq!(
+            room.available_permits(),
+            10,
+            "the room is given back once on disk"
+        );
+        let path = on_disk.flushed().await.expect("flushed");
+        assert_eq!(std::fs::read(&path).expect("spool file"), b"xyz");
+    }
 
     #[test]
     fn streamed_parts_are_full_sized_until_the_rest_fits_in_one() {

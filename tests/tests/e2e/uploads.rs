@@ -1200,8 +1200,10 @@ impl FlakyLink {
 }
 
 /// A part whose connection to the store breaks half-way is sent again from
-/// the spool: the PATCH still succeeds and the file is exact. The fault is
-/// real (a broken TCP connection to Garage), only its timing is chosen.
+/// its copy (held in memory while it streamed, written to the spool for the
+/// second attempt): the PATCH still succeeds and the file is exact. The
+/// fault is real (a broken TCP connection to Garage), only its timing is
+/// chosen.
 #[cfg(feature = "services")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_part_whose_connection_breaks_is_sent_again_from_the_spool() {
