@@ -44,9 +44,11 @@ const WRITE_BUFFER: usize = 256 * 1024;
 /// The most bytes of streamed parts one server holds in memory at once, as
 /// the copy a failed part is sent again from. A part that finds no room
 /// here is copied to the spool on disk instead, as every part was before.
-/// The disk copy cost a fifth of the server's CPU per byte relayed (two
-/// buffer copies, the blocking pool, the page cache; `cargo xtask bench
-/// uploads`), taken from the cores the store needs too; usually only a few
+/// The disk copy cost a tenth to a fifth of the server's CPU per byte
+/// relayed (two buffer copies, the blocking pool, the page cache; `cargo
+/// xtask bench uploads`), taken from the cores the store needs too. The
+/// budget counts a part's whole size, a little more than the bytes it
+/// holds (a part may start with carried pieces). Usually only a few
 /// uploads stream at once, and their copy fits here. Small enough that 50
 /// uploads at once stay far under the 200 MiB the server may use.
 pub const RETRY_MEMORY: usize = 16 * 1024 * 1024;
