@@ -14,7 +14,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt, future::BoxFuture, stream};
 use sha2::{Digest, Sha256};
 use tokio::{
@@ -23,8 +23,9 @@ use tokio::{
 };
 
 use super::{
-    Chunk, Lock, UploadError, UploadStatus, data_key, hash::RunningHash, next_chunk, tus,
-    upload_prefix, verify,
+    Chunk, Lock, UploadError, UploadStatus, data_key,
+    hash::{RunningHash, Trailing},
+    next_chunk, tus, upload_prefix, verify,
 };
 use crate::{
     db::{
@@ -72,12 +73,12 @@ where
     S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
 {
     let start = lock.row.upload_offset as u64;
-    let mut hash = RunningHash::restore(&lock.row.hash_state).ok_or_else(|| {
+    let mut hash = Trailing::new(RunningHash::restore(&lock.row.hash_state).ok_or_else(|| {
         UploadError::Api(crate::error::ApiError::Internal(format!(
             "upload {} has a damaged hash state",
             lock.id
         )))
-    })?;
+    })?);
     let mut check = chunk
         .checksum
         .as_ref()
@@ -104,11 +105,10 @@ where
                         format!("a chunk may be at most {allowed} bytes; nothing was stored")
                     }));
                 }
-                hash.update(&bytes);
                 if let Some((h, _)) = &mut check {
                     h.update(&bytes);
                 }
-                if let Err(e) = sink.write(bytes, lock).await {
+                if let Err(e) = sink.write(bytes, &mut hash, lock).await {
                     sink.discard().await;
                     return Err(e);
                 }
@@ -131,6 +131,15 @@ where
         return Err(e);
     }
 
+    // Bytes of a streamed part the body did not finish are still behind.
+    if let Err(e) = hash.catch_up(None).await {
+        sink.discard().await;
+        return Err(internal(e));
+    }
+    let hash = hash
+        .caught_up()
+        .cloned()
+        .ok_or_else(|| internal("the hash did not catch up"))?;
     let new_offset = start + received;
     let completed = length == Some(new_offset);
     if received == 0 && !completed {
@@ -169,6 +178,12 @@ where
         let _ = u.store.delete(&piece.storage_key).await;
     }
     Ok(Received { status, completed })
+}
+
+fn internal(e: impl std::fmt::Display) -> UploadError {
+    UploadError::Api(crate::error::ApiError::Internal(format!(
+        "hashing an upload's bytes: {e}"
+    )))
 }
 
 /// Moves the upload to `new_offset` in one transaction with its parts and
@@ -261,13 +276,21 @@ enum Sink {
 }
 
 impl Sink {
-    async fn write(&mut self, bytes: Bytes, lock: &mut Lock) -> Result<(), UploadError> {
+    /// Takes the next bytes of the body, and gives them to `hash` (now, or
+    /// deferred while a streamed part holds them in memory).
+    async fn write(
+        &mut self,
+        bytes: Bytes,
+        hash: &mut Trailing,
+        lock: &mut Lock,
+    ) -> Result<(), UploadError> {
         match self {
             Sink::File(f) => {
+                hash.update(&bytes);
                 f.file.write_all(&bytes).await.map_err(StorageError::Io)?;
                 lock.keep().await
             }
-            Sink::Parts(p) => p.write(bytes, lock).await,
+            Sink::Parts(p) => p.write(bytes, hash, lock).await,
         }
     }
 
@@ -377,15 +400,17 @@ struct PartSink {
     streaming: Option<Streaming>,
 }
 
-/// Slices in flight between a PATCH and its streamed part: with the slice
+/// Batches in flight between a PATCH and its streamed part: with the batch
 /// being gathered and the spool's write buffer, what an upload holds in
-/// memory (about 1.5 MiB, never a part).
+/// memory beyond the retry copy (about 1.5 MiB, never a part).
 const FEED_CHUNKS: usize = 4;
 /// The body arrives in the HTTP server's small reads (tens of KiB); they
-/// are gathered into slices of this size before they cross to the part's
-/// request. Handing each read over on its own cost a task wake-up on the
-/// other runtime and a small write to S3 per read, and on two busy cores
-/// that hand-off, not the network, set the pace.
+/// cross to the part's request in batches of about this many bytes.
+/// Handing each read over on its own cost a task wake-up on the other
+/// runtime and a small write to S3 per read, and on two busy cores that
+/// hand-off, not the network, set the pace. A batch is a list of the reads
+/// themselves, not a copy: the client writes them to the store together
+/// (vectored), and the retry copy shares the same buffers.
 const FEED_SLICE: usize = 256 * 1024;
 
 /// A part sent to S3 while its bytes arrive. Its size is fixed when it
@@ -399,36 +424,37 @@ struct Streaming {
     size: u64,
     /// `None` once every byte was passed on, or the request stopped taking
     /// them (it failed; finishing the part finds out why).
-    feed: Option<mpsc::Sender<Bytes>>,
-    /// Bytes not yet handed over, under `FEED_SLICE`.
-    gathered: BytesMut,
+    feed: Option<mpsc::Sender<Vec<Bytes>>>,
+    /// Reads not yet handed over, under `FEED_SLICE` bytes in all.
+    gathered: Vec<Bytes>,
+    gathered_len: usize,
     request: PartRequest,
+    /// The part's hash is made from the spool's memory, not as it is sent.
+    hash_from_memory: bool,
 }
 
 impl Streaming {
     async fn feed(&mut self, bytes: Bytes) {
-        if self.gathered.is_empty() && bytes.len() >= FEED_SLICE {
-            return self.send(bytes).await;
-        }
-        self.gathered.extend_from_slice(&bytes);
-        if self.gathered.len() >= FEED_SLICE {
-            let slice = self.gathered.split().freeze();
-            self.send(slice).await;
+        self.gathered_len += bytes.len();
+        self.gathered.push(bytes);
+        if self.gathered_len >= FEED_SLICE {
+            self.hand_over().await;
         }
     }
 
     /// Hands over what is gathered: the part's last bytes have arrived.
     async fn flush(&mut self) {
         if !self.gathered.is_empty() {
-            let slice = self.gathered.split().freeze();
-            self.send(slice).await;
+            self.hand_over().await;
         }
         self.feed = None;
     }
 
-    async fn send(&mut self, bytes: Bytes) {
+    async fn hand_over(&mut self) {
+        let batch = std::mem::take(&mut self.gathered);
+        self.gathered_len = 0;
         if let Some(feed) = &self.feed
-            && feed.send(bytes).await.is_err()
+            && feed.send(batch).await.is_err()
         {
             self.feed = None;
         }
@@ -436,7 +462,8 @@ impl Streaming {
 }
 
 /// A part upload running on its own task; dropping it cancels the request.
-struct PartRequest(tokio::task::JoinHandle<Result<(PartInfo, String), StorageError>>);
+/// Its answer: the part, and its hash if it was made as the part was sent.
+struct PartRequest(tokio::task::JoinHandle<Result<(PartInfo, Option<String>), StorageError>>);
 
 impl Drop for PartRequest {
     fn drop(&mut self) {
@@ -491,6 +518,15 @@ impl Spool {
         if self.len == 0 && self.file.is_none() {
             self.memory = Some((Vec::new(), room));
         }
+    }
+
+    fn holds_in_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// The bytes held in memory, shared (not copied).
+    fn held(&self) -> Option<Vec<Bytes>> {
+        self.memory.as_ref().map(|(held, _)| held.clone())
     }
 
     /// The spool that takes the bytes after this one's.
@@ -594,7 +630,12 @@ impl PartSink {
         }))
     }
 
-    async fn write(&mut self, mut bytes: Bytes, lock: &mut Lock) -> Result<(), UploadError> {
+    async fn write(
+        &mut self,
+        mut bytes: Bytes,
+        hash: &mut Trailing,
+        lock: &mut Lock,
+    ) -> Result<(), UploadError> {
         while !bytes.is_empty() {
             if self.streaming.is_none() && self.spool.len == 0 {
                 self.start_streaming(lock).await?;
@@ -606,13 +647,18 @@ impl PartSink {
             };
             let now = bytes.split_to(take);
             self.spool.write(&now).await?;
+            if self.spool.holds_in_memory() {
+                hash.defer(&now);
+            } else {
+                hash.update(&now);
+            }
             self.announced = self.announced.map(|n| n.saturating_sub(take as u64));
             let pending = self.carried_len + self.spool.len;
             match &mut self.streaming {
                 Some(s) => {
                     s.feed(now).await;
                     if pending == s.size {
-                        self.finish_streaming(lock).await?;
+                        self.finish_streaming(hash, lock).await?;
                     }
                 }
                 None if pending >= PART_TARGET => self.send_part(lock).await?,
@@ -662,12 +708,16 @@ impl PartSink {
         {
             self.spool.hold_in_memory(room);
         }
+        // A part of held bytes alone is hashed from memory while the store
+        // answers (see [`Trailing`]); pieces are read on the way out, so a
+        // part that starts with them is hashed as it is sent.
+        let hash_from_memory = self.spool.holds_in_memory() && self.carried.is_empty();
         let (feed, fed) = mpsc::channel(FEED_CHUNKS);
         let body = Arc::new(StreamedBody {
             pieces: self.pieces(),
             len: size,
             fed: Mutex::new(Some(fed)),
-            hash: PartHash::default(),
+            hash: (!hash_from_memory).then(PartHash::default),
         });
         let (store, key, number) = (
             Arc::clone(&self.store),
@@ -678,7 +728,7 @@ impl PartSink {
             let info = store
                 .upload_part(&key, &multipart, number, body.clone())
                 .await?;
-            Ok((info, body.hash.hex()))
+            Ok((info, body.hash.as_ref().map(PartHash::hex)))
         };
         let request = match &self.runtime {
             Some(runtime) => runtime.spawn(request),
@@ -687,21 +737,35 @@ impl PartSink {
         self.streaming = Some(Streaming {
             size,
             feed: Some(feed),
-            gathered: BytesMut::new(),
+            gathered: Vec::new(),
+            gathered_len: 0,
             request: PartRequest(request),
+            hash_from_memory,
         });
         Ok(())
     }
 
-    /// Every byte of the streamed part arrived: waits for its answer, and
-    /// sends it again from the spool if it failed.
-    async fn finish_streaming(&mut self, lock: &mut Lock) -> Result<(), UploadError> {
+    /// Every byte of the streamed part arrived: waits for its answer while
+    /// the hashes catch up, and sends it again from the spool if it failed.
+    async fn finish_streaming(
+        &mut self,
+        hash: &mut Trailing,
+        lock: &mut Lock,
+    ) -> Result<(), UploadError> {
         let Some(mut s) = self.streaming.take() else {
             return Ok(());
         };
         s.flush().await;
-        let failed = match (&mut s.request.0).await {
-            Ok(Ok((info, sha256))) => return self.part_sent(info, sha256, lock).await,
+        let part = s.hash_from_memory.then(|| self.spool.held()).flatten();
+        let (answer, hashed) = tokio::join!(&mut s.request.0, hash.catch_up(part));
+        let from_memory = hashed.map_err(internal)?;
+        let failed = match answer {
+            Ok(Ok((info, sent))) => {
+                let sha256 = sent
+                    .or(from_memory)
+                    .ok_or_else(|| internal("a streamed part was not hashed"))?;
+                return self.part_sent(info, sha256, lock).await;
+            }
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
         };
@@ -925,8 +989,9 @@ impl PartSource for PartBody {
 struct StreamedBody {
     pieces: Pieces,
     len: u64,
-    fed: Mutex<Option<mpsc::Receiver<Bytes>>>,
-    hash: PartHash,
+    fed: Mutex<Option<mpsc::Receiver<Vec<Bytes>>>>,
+    /// `None` when the part is hashed from the spool's memory instead.
+    hash: Option<PartHash>,
 }
 
 impl PartSource for StreamedBody {
@@ -942,9 +1007,12 @@ impl PartSource for StreamedBody {
         let fed = self.fed.lock().ok().and_then(|mut f| f.take());
         let rest = Box::pin(async move {
             let body: ByteStream = match fed {
-                Some(fed) => Box::pin(stream::unfold(fed, |mut fed| async move {
-                    fed.recv().await.map(|bytes| (Ok(bytes), fed))
-                })),
+                Some(fed) => Box::pin(
+                    stream::unfold(fed, |mut fed| async move {
+                        fed.recv().await.map(|batch| (batch, fed))
+                    })
+                    .flat_map(|batch| stream::iter(batch.into_iter().map(Ok))),
+                ),
                 None => Box::pin(stream::once(async {
                     Err(std::io::Error::other(
                         "a streamed part cannot be sent twice",
@@ -953,7 +1021,11 @@ impl PartSource for StreamedBody {
             };
             body
         });
-        self.hash.over(self.pieces.then(rest))
+        let body = self.pieces.then(rest);
+        match &self.hash {
+            Some(hash) => hash.over(body),
+            None => body,
+        }
     }
 }
 

@@ -1039,17 +1039,40 @@ async fn patch_cut_short(
     panic!("the offset never moved from {offset}");
 }
 
-/// The parts an upload has recorded: (number, size).
-async fn recorded_parts(w: &World, upload: &str) -> Vec<(i32, i64)> {
+/// The parts an upload has recorded, in order.
+async fn part_rows(w: &World, upload: &str) -> Vec<mystery_buyer_server::db::uploads::PartRow> {
     use mystery_buyer_server::db;
     let id = upload.rsplit('/').next().expect("id").to_string();
-    let parts = w
-        .services
+    w.services
         .db
         .read(move |conn| db::uploads::parts(conn, &id).map_err(db::DbError::from))
         .await
-        .expect("read parts");
+        .expect("read parts")
+}
+
+/// The parts an upload has recorded: (number, size).
+async fn recorded_parts(w: &World, upload: &str) -> Vec<(i32, i64)> {
+    let parts = part_rows(w, upload).await;
     parts.into_iter().map(|p| (p.number, p.size)).collect()
+}
+
+/// Each recorded part's SHA-256 is that of its bytes of `file`, however it
+/// was hashed: as it was sent (after carried pieces, or again from the
+/// spool) or from memory while the store answered. Returns how far the
+/// parts reach (the recorded parts go once the upload is finished).
+async fn assert_part_hashes(w: &World, upload: &str, file: &[u8]) -> usize {
+    let mut at = 0usize;
+    for part in part_rows(w, upload).await {
+        let end = at + usize::try_from(part.size).expect("size");
+        assert_eq!(
+            part.sha256,
+            sha256_hex(&file[at..end]),
+            "part {} ({at}..{end})",
+            part.number
+        );
+        at = end;
+    }
+    at
 }
 
 /// Bodies whose length is announced are sent to the store while they
@@ -1095,8 +1118,26 @@ async fn cut_bodies_and_refused_chunks_leave_the_upload_exact(w: &World, s3: boo
         assert_eq!(pieces.len(), 1, "{pieces:?}");
     }
 
-    // The rest in one PATCH: the piece leads an 8 MiB part, then the last.
-    let last = tus.patch(&upload, 9 * MIB, &file[9 * MIB..]).await;
+    // All but the last 3 bytes: the piece leads an 8 MiB part, then a
+    // 5 MiB part goes out while it arrives. Every part's hash is right,
+    // whichever way it was made.
+    let end = file.len() - 3;
+    let most = tus.patch(&upload, 9 * MIB, &file[9 * MIB..end]).await;
+    assert_eq!(most.status, StatusCode::NO_CONTENT, "{}", most.body);
+    if s3 {
+        assert_eq!(
+            recorded_parts(w, &upload).await,
+            vec![
+                (1, 7 * MIB as i64),
+                (2, 8 * MIB as i64),
+                (3, 5 * MIB as i64)
+            ]
+        );
+        assert_eq!(assert_part_hashes(w, &upload, &file).await, end);
+    }
+
+    // The last 3 bytes finish the file.
+    let last = tus.patch(&upload, end, &file[end..]).await;
     assert_eq!(last.status, StatusCode::NO_CONTENT, "{}", last.body);
     assert_eq!(last.offset(), file.len() as u64);
     let key = format!("blobs/sha256/{}", sha256_hex(&file));
@@ -1231,6 +1272,7 @@ async fn a_part_whose_connection_breaks_is_sent_again_from_the_spool() {
         "the part's connection broke once"
     );
     assert_eq!(recorded_parts(&w, &upload).await, vec![(1, 6 * MIB as i64)]);
+    assert_eq!(assert_part_hashes(&w, &upload, &file).await, 6 * MIB);
 
     let last = tus.patch(&upload, 6 * MIB, &file[6 * MIB..]).await;
     assert_eq!(last.status, StatusCode::NO_CONTENT, "{}", last.body);
