@@ -9,6 +9,10 @@ use mystery_buyer_server::{
     telemetry,
 };
 
+/// jemalloc, not glibc's allocator: see the workspace `Cargo.toml`.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
