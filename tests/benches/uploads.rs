@@ -15,8 +15,10 @@
 //!   204 (which includes completing the multipart upload). No evidence
 //!   record exists, so no finishing work is timed.
 //!
-//! Each is run `MB_BENCH_ROUNDS` (3) times, alternating; medians are
-//! compared. Then `MB_BENCH_CONCURRENT` (50) volunteers upload
+//! Each is run `MB_BENCH_ROUNDS` (9) times, alternating; medians are
+//! compared, and the ratio of each round's pair is shown too, with its
+//! spread (on a shared two-core machine one round's ratio ranges from
+//! about 0.6 to 0.85, so three rounds were too few). Then `MB_BENCH_CONCURRENT` (50) volunteers upload
 //! `MB_BENCH_CONCURRENT_MIB` (20) MiB each at once in 5 MiB PATCHes while
 //! the server's resident memory is sampled every 20 ms from /proc.
 
@@ -213,7 +215,7 @@ fn memory(pid: u32) -> (f64, f64) {
 
 async fn run() -> Result<()> {
     let size = setting("MB_BENCH_UPLOAD_MIB", 100)? * MIB;
-    let rounds = setting("MB_BENCH_ROUNDS", 3)?;
+    let rounds = setting("MB_BENCH_ROUNDS", 9)?;
     let concurrent = setting("MB_BENCH_CONCURRENT", 50)?;
     let concurrent_size = setting("MB_BENCH_CONCURRENT_MIB", 20)? * MIB;
     let env = TestEnv::with(
@@ -256,14 +258,26 @@ async fn run() -> Result<()> {
         let after = Cpu::now(pid);
         let (dc, sc) = (between.since(before), after.since(between));
         eprintln!(
-            "bench: round {round}: direct {d:?} (Garage {:.2} s CPU), server {s:?} (Garage {:.2} s, server {:.2} s CPU)",
-            dc.garage, sc.garage, sc.server
+            "bench: round {round}: direct {d:?} (Garage {:.2} s CPU), server {s:?} (Garage {:.2} s, server {:.2} s CPU), ratio {:.2}",
+            dc.garage,
+            sc.garage,
+            sc.server,
+            d.as_secs_f64() / s.as_secs_f64()
         );
         direct_secs.push(d.as_secs_f64());
         server_secs.push(s.as_secs_f64());
         direct_cpu.push(dc);
         server_cpu.push(sc);
     }
+    let paired: Vec<f64> = direct_secs
+        .iter()
+        .zip(&server_secs)
+        .map(|(d, s)| d / s)
+        .collect();
+    let (lowest, highest) = paired
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    let paired_median = median(paired);
     let mib = size as f64 / MIB as f64;
     let (d, s) = (mib / median(direct_secs), mib / median(server_secs));
     let ms_per_100 = |secs: Vec<f64>| median(secs) * 1000.0 * 100.0 / mib;
@@ -311,6 +325,9 @@ async fn run() -> Result<()> {
     println!("| direct multipart into Garage, {mib:.0} MiB | {d:.1} MiB/s |");
     println!("| through the server (tus, 5 MiB PATCHes) | {s:.1} MiB/s |");
     println!("| **ratio server / direct** | **{:.2}** |", s / d);
+    println!(
+        "| ratio within each of the {rounds} rounds: median (lowest to highest) | {paired_median:.2} ({lowest:.2} to {highest:.2}) |"
+    );
     println!(
         "| CPU per 100 MiB: Garage direct / Garage through the server / the server | {direct_garage:.0} / {server_garage:.0} / {server_own:.0} ms |"
     );
