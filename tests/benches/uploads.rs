@@ -18,9 +18,10 @@
 //! Each is run `MB_BENCH_ROUNDS` (9) times, alternating; medians are
 //! compared, and the ratio of each round's pair is shown too, with its
 //! spread (on a shared two-core machine one round's ratio ranges from
-//! about 0.6 to 0.85, so three rounds were too few). Then `MB_BENCH_CONCURRENT` (50) volunteers upload
-//! `MB_BENCH_CONCURRENT_MIB` (20) MiB each at once in 5 MiB PATCHes while
-//! the server's resident memory is sampled every 20 ms from /proc.
+//! about 0.6 to 0.85, so three rounds were too few). Then
+//! `MB_BENCH_CONCURRENT` (50) volunteers upload `MB_BENCH_CONCURRENT_MIB`
+//! (20) MiB each at once in 5 MiB PATCHes while the server's resident
+//! memory is sampled every 20 ms from /proc.
 
 use std::{
     sync::{
