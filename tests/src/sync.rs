@@ -68,7 +68,10 @@ impl Device {
     ) -> Option<PushResponse> {
         self.try_push_once(server, now_us, max)
             .await
-            .unwrap_or_else(|e| panic!("push: {e}"))
+            // `{e:?}` keeps the cause: reqwest's own text says only "error
+            // decoding response body" whether the body broke off or was
+            // not JSON.
+            .unwrap_or_else(|e| panic!("push: {e:?}"))
     }
 
     /// As [`Device::push_once`], but a push that gets no answer (the
@@ -91,8 +94,7 @@ impl Device {
             .json(&request)
             .send()
             .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
+        let (status, body) = json_answer("push", response).await?;
         assert_eq!(status, StatusCode::OK, "{body}");
         let answer: PushResponse = serde_json::from_value(body).expect("PushResponse");
         self.replica.on_push_response(&answer);
@@ -151,8 +153,9 @@ impl Device {
             .send()
             .await
             .expect("pull sent");
-        let status = response.status();
-        let body: Value = response.json().await.expect("pull answer is JSON");
+        let (status, body) = json_answer("pull", response)
+            .await
+            .unwrap_or_else(|e| panic!("pull: {e:?}"));
         assert_eq!(status, StatusCode::OK, "{body}");
         let page: PullResponse = serde_json::from_value(body.clone()).expect("PullResponse");
         self.replica.on_pull_response(&page);
@@ -173,6 +176,25 @@ impl Device {
         self.push(server, now_us).await;
         self.pull(server).await;
     }
+}
+
+/// The status and JSON body of an answer. A body that breaks off is an
+/// `Err`; one that arrives whole but is not JSON fails the test with the
+/// status and the text, so a failure says which of the two it was.
+async fn json_answer(
+    what: &str,
+    response: reqwest::Response,
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await?;
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{what} answered {status} with a body that is not JSON ({e}); headers {headers:?}, body {:?}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    Ok((status, body))
 }
 
 /// A coordinator creates a task for `volunteer_id`; returns the task id.
