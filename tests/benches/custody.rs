@@ -172,7 +172,7 @@ async fn run(settings: Settings) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("the server did not start: {e}"))?;
     let http = Arc::new(Http {
-        client: reqwest::Client::builder()
+        client: mystery_buyer_tests::http_client()
             .pool_max_idle_per_host(settings.stations * 2)
             .timeout(Duration::from_secs(300))
             .build()

@@ -769,7 +769,7 @@ async fn server(which: Which, settings: &Settings) -> Result<Measured> {
     );
     let running = start(&services).await?;
     let http = Arc::new(Http {
-        client: reqwest::Client::builder()
+        client: mystery_buyer_tests::http_client()
             .pool_max_idle_per_host(settings.concurrency * 2)
             .timeout(Duration::from_secs(300))
             .build()

@@ -216,7 +216,7 @@ impl TestServer {
         Self {
             running: None,
             base,
-            http: reqwest::Client::builder()
+            http: http_client()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("client"),
@@ -233,6 +233,22 @@ impl TestServer {
             running.stop().await;
         }
     }
+}
+
+/// How long a test client keeps an idle connection for the next request:
+/// well under the server's keep-alive (actix's 5 s) and its
+/// `client_request_timeout_secs` (10 s). A pooled connection left idle
+/// longer is closed by the server: silently after a response, and with an
+/// unsolicited `408` and an empty body when it never carried a request.
+/// hyper opens such spare connections itself when a request starts before
+/// the last one's connection is back in the pool, and a request sent on
+/// one just as that 408 arrives takes the 408 as its answer. A phone's
+/// HTTP client has the same choice (README, "Connections").
+pub const CLIENT_IDLE: Duration = Duration::from_secs(2);
+
+/// The HTTP client every test and bench starts from.
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(CLIENT_IDLE)
 }
 
 /// Creates a new, empty database in the test cluster; returns its URL.

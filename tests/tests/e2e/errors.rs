@@ -68,7 +68,7 @@ async fn problem(response: reqwest::Response) -> (u16, Value) {
 async fn json_mistakes_get_the_right_problem() {
     let env = TestEnv::with(Backend::SqliteFs, &[("MB_MAX_JSON_BODY_BYTES", "2048")]);
     let base = serve_probe(&env).await;
-    let client = reqwest::Client::new();
+    let client = mystery_buyer_tests::http_client().build().expect("client");
     let id = uuid::Uuid::new_v4();
     let url = format!("{base}/probe/{id}");
     let post = |body: &'static str, content_type: &'static str| {
@@ -224,5 +224,56 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
     );
     assert_eq!(allow.as_deref(), Some("GET"));
 
+    server.stop().await;
+}
+
+/// README, "Connections": what a pooled HTTP client must expect. A
+/// connection that sends no whole request head within
+/// `client_request_timeout_secs` gets `408` with an empty body and is
+/// closed, whether it sent nothing (a client's spare connection) or half a
+/// head (a slow or hostile client). A kept-alive connection left idle after
+/// a response is closed without a word. The test rig's `CLIENT_IDLE` is
+/// chosen against both.
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_as_the_readme_says() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let env = TestEnv::with(
+        Backend::SqliteFs,
+        &[("MB_CLIENT_REQUEST_TIMEOUT_SECS", "1")],
+    );
+    let server = env.start().await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Everything the server sends until it closes the connection.
+    let exchange = |sent: &'static [u8]| {
+        let addr = addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            stream.write_all(sent).await.expect("write");
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
+                .await
+                .expect("the server closes the connection")
+                .expect("read");
+            String::from_utf8(answer)
+                .expect("ASCII")
+                .to_ascii_lowercase()
+        }
+    };
+
+    for sent in [&b""[..], b"GET /healthz HTTP/1.1\r\nhost: x\r\n"] {
+        let answer = exchange(sent).await;
+        assert!(answer.starts_with("http/1.1 408 "), "{answer:?}");
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer:?}");
+        assert!(answer.contains("\r\ncontent-length: 0\r\n"), "{answer:?}");
+        assert!(answer.ends_with("\r\n\r\n"), "no body: {answer:?}");
+    }
+
+    let answer = exchange(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(answer.starts_with("http/1.1 200 "), "{answer:?}");
+    assert_eq!(answer.matches("http/1.1 ").count(), 1, "{answer:?}");
     server.stop().await;
 }

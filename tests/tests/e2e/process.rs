@@ -89,7 +89,7 @@ async fn with_no_configuration_it_serves_on_8080_with_sqlite_and_blobs_under_dat
         .spawn()
         .expect("spawn");
     let logs = capture_stderr(&mut child);
-    let client = reqwest::Client::new();
+    let client = mystery_buyer_tests::http_client().build().expect("client");
     let ready = eventually(
         Duration::from_secs(30),
         "the default server on 127.0.0.1:8080",
