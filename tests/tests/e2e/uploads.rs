@@ -568,7 +568,11 @@ on_each_backend! {
 /// worker is off, so the sweep that the advanced clock makes due does not
 /// run before (and instead of) the one this story runs and counts.
 async fn idle_uploads_expire_and_the_sweep_leaves_nothing_behind(backend: Backend) {
-    let w = world_with(backend, &[("MB_UPLOAD_EXPIRY_HOURS", "2"), ("MB_JOBS_CONCURRENCY", "0")]).await;
+    let w = world_with(
+        backend,
+        &[("MB_UPLOAD_EXPIRY_HOURS", "2"), ("MB_JOBS_CONCURRENCY", "0")],
+    )
+    .await;
     let v = volunteer_with_task(&w.server, &w.env, &w.clock, &w.coordinator).await;
     let tus = Tus::new(&w.server, &v.person);
     let file = chat_log(9 * MIB, 5);
